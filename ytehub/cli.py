@@ -1,0 +1,440 @@
+"""The `ytehub` command: init, serve, demo, users, clients, audit, units."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ytehub.core import audit, migrate, units
+from ytehub.core.db import Database
+from ytehub.core.errors import DomainError
+from ytehub.core.i18n import translator
+from ytehub.core.models import AuditHead
+from ytehub.core.security import AreaScope, roles, service
+from ytehub.core.settings import Settings
+
+app = typer.Typer(
+    help="ytehub — nền tảng dữ liệu y tế cấp tỉnh / provincial health data platform",
+    no_args_is_help=True,
+)
+users_app = typer.Typer(help="Tài khoản người dùng / user accounts", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="Hệ thống cơ sở y tế (client) / facility systems", no_args_is_help=True
+)
+audit_app = typer.Typer(help="Nhật ký truy cập / audit trail", no_args_is_help=True)
+units_app = typer.Typer(help="Đơn vị hành chính / administrative units", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
+app.add_typer(units_app, name="units")
+
+console = Console()
+DEMO_ADMIN = "admin"
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _(message: str) -> str:
+    return translator(_settings().default_language)(message)
+
+
+def done(label: str, value: object = "") -> None:
+    console.print(f"[green]✓[/green] {label}: {value}")
+
+
+def note(label: str, value: object) -> None:
+    console.print(f"  {label}: {value}")
+
+
+def failed(label: str, value: object = None, code: int = 1) -> typer.Exit:
+    console.print(f"[red]✗ {label}" + (f": {value}" if value is not None else "") + "[/red]")
+    return typer.Exit(code=code)
+
+
+def _fail(error: DomainError) -> typer.Exit:
+    return failed(error.message.in_language(_settings().default_language))
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.resolved_database_url)
+
+
+def _cli_audit(action: str, **fields: object) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        action=action,
+        actor=f"cli:{getpass.getuser()}",
+        role="admin",
+        purpose="HSYSADMIN",
+        source="cli",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def initialise(settings: Settings) -> Database:
+    """Create the data directory, secret key and schema (or upgrade it); safe to repeat."""
+    made_key = settings.ensure_secret_key()
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    if made_key:
+        console.print(_("Created a new secret key in the data directory."))
+    return db
+
+
+@app.command()
+def init() -> None:
+    """Tạo hoặc nâng cấp cơ sở dữ liệu / create or upgrade the database."""
+    settings = _settings()
+    db = initialise(settings)
+    done(_("Database ready"), db.engine.url.render_as_string())
+    note(_("Schema version"), migrate.current_revision(db.engine))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+) -> None:
+    """Chạy máy chủ web và API / run the web console and API."""
+    import uvicorn
+
+    from ytehub.api import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=False,
+        log_level="info",
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server")
+    ] = True,
+) -> None:
+    """Khởi tạo bản demo và mở bảng điều khiển / set up the demo and open the console."""
+    settings = _settings()
+    db = initialise(settings)
+    password = service.generate_password()
+    with db.session() as session:
+        try:
+            service.find_user(session, DEMO_ADMIN)
+            service.reset_password(session, DEMO_ADMIN, password)
+            audit.record(
+                session,
+                _cli_audit("users.reset_password", resource_type="User", resource_id=DEMO_ADMIN),
+            )
+        except DomainError:
+            service.create_user(
+                session,
+                username=DEMO_ADMIN,
+                full_name="Quản trị demo",
+                password=password,
+                role="admin",
+                area=AreaScope.province(),
+            )
+            audit.record(
+                session, _cli_audit("users.create", resource_type="User", resource_id=DEMO_ADMIN)
+            )
+    address = f"http://{settings.host}:{port or settings.port}/"
+    table = Table(title=_("ytehub demo"), show_header=False)
+    table.add_row(_("Console"), address)
+    table.add_row(_("Username"), DEMO_ADMIN)
+    table.add_row(_("Password"), password)
+    table.add_row(_("Data directory"), str(settings.data_dir.resolve()))
+    console.print(table)
+    console.print(_("The password is new each time the demo starts."))
+    if serve_after:
+        serve(host=settings.host, port=port)
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+def parse_area(text: str) -> AreaScope:
+    """`province`, `communes:26740,26743` or `facility:79001`."""
+    kind, _sep, codes = text.partition(":")
+    return AreaScope.from_parts(kind.strip(), [c.strip() for c in codes.split(",") if c.strip()])
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(roles())}")],
+    full_name: Annotated[str, typer.Option("--name", help="Full name")] = "",
+    area: Annotated[
+        str, typer.Option(help="province | communes:CODE,… | facility:CODE")
+    ] = "province",
+    person_id: Annotated[str | None, typer.Option(help="Person id (citizen accounts)")] = None,
+    password: Annotated[str | None, typer.Option(help="Generated when omitted")] = None,
+) -> None:
+    """Thêm tài khoản / add a user."""
+    settings = _settings()
+    chosen = password or service.generate_password()
+    try:
+        with _database(settings).session() as session:
+            service.create_user(
+                session,
+                username=username,
+                full_name=full_name or username,
+                password=chosen,
+                role=role,
+                area=parse_area(area),
+                person_id=person_id,
+            )
+            audit.record(
+                session, _cli_audit("users.create", resource_type="User", resource_id=username)
+            )
+    except DomainError as error:
+        raise _fail(error) from None
+    done(_("User created"), username)
+    if password is None:
+        note(_("Password"), chosen)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Liệt kê tài khoản / list users."""
+    settings = _settings()
+    lang = settings.default_language
+    with _database(settings).session() as session:
+        users = service.list_users(session)
+        audit.record(
+            session, _cli_audit("users.list", resource_type="User", detail={"count": len(users)})
+        )
+    table = Table(_("Username"), _("Full name"), _("Role"), _("Area"), _("Status"))
+    for user in users:
+        table.add_row(
+            user.username,
+            user.full_name,
+            roles()[user.role].label.in_language(lang),
+            service.area_of(user).describe().in_language(lang),
+            _("disabled") if user.disabled else _("active"),
+        )
+    console.print(table)
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    action = "users.disable" if disabled else "users.enable"
+    try:
+        with _database(_settings()).session() as session:
+            service.set_disabled(session, username, disabled)
+            audit.record(session, _cli_audit(action, resource_type="User", resource_id=username))
+    except DomainError as error:
+        raise _fail(error) from None
+    done(_("Disabled") if disabled else _("Enabled"), username)
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Khóa tài khoản / disable a user (and revoke their sessions)."""
+    _set_disabled(username, True)
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Mở khóa tài khoản / enable a user."""
+    _set_disabled(username, False)
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str,
+    password: Annotated[str | None, typer.Option(help="Generated when omitted")] = None,
+) -> None:
+    """Đặt lại mật khẩu / reset a password (and revoke the user's sessions)."""
+    chosen = password or service.generate_password()
+    try:
+        with _database(_settings()).session() as session:
+            service.reset_password(session, username, chosen)
+            audit.record(
+                session,
+                _cli_audit("users.reset_password", resource_type="User", resource_id=username),
+            )
+    except DomainError as error:
+        raise _fail(error) from None
+    done(_("Password reset"), username)
+    if password is None:
+        note(_("Password"), chosen)
+
+
+# --- facility systems -------------------------------------------------------------------------
+
+
+@clients_app.command("add")
+def clients_add(
+    client_id: str,
+    facility: Annotated[str, typer.Option(help="5-digit facility code (mã CSKCB)")],
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+) -> None:
+    """Đăng ký hệ thống của cơ sở y tế / register a facility system."""
+    from ytehub.core.ids import check_facility_code
+
+    checked = check_facility_code(facility)
+    try:
+        if not checked.valid:
+            raise checked.to_error("facility")
+        with _database(_settings()).session() as session:
+            _client, secret = service.create_client(
+                session, client_id=client_id, name=name or client_id, facility_code=checked.value
+            )
+            audit.record(
+                session, _cli_audit("clients.create", resource_type="Client", resource_id=client_id)
+            )
+    except DomainError as error:
+        raise _fail(error) from None
+    done(_("Client registered"), client_id)
+    note(_("Secret (shown once)"), secret)
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Liệt kê hệ thống đã đăng ký / list facility systems."""
+    from sqlalchemy import select
+
+    from ytehub.core.models import Client
+
+    with _database(_settings()).session() as session:
+        clients = session.scalars(select(Client).order_by(Client.client_id)).all()
+    table = Table(_("Client"), _("Name"), _("Facility"), _("Status"))
+    for client in clients:
+        table.add_row(
+            client.client_id,
+            client.name,
+            ",".join(client.area_codes),
+            _("disabled") if client.disabled else _("active"),
+        )
+    console.print(table)
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Kiểm tra chuỗi băm của nhật ký / verify the audit hash chain."""
+    with _database(_settings()).session() as session:
+        head = session.get(AuditHead, 1)
+        total = head.seq if head else 0
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(_("Verifying audit trail"), total=total)
+            report = audit.verify(session, on_progress=lambda n: progress.update(task, completed=n))
+    if report.ok:
+        done(_("Audit trail intact"), report.checked)
+        note(_("Head hash"), report.head_hash)
+        return
+    raise failed(_("Audit trail broken at event"), f"{report.broken_seq} ({report.reason})", code=2)
+
+
+# --- administrative units ---------------------------------------------------------------------
+
+
+@units_app.command("search")
+def units_search(
+    query: str,
+    province: Annotated[str | None, typer.Option(help="Province code to search within")] = None,
+    limit: int = 20,
+) -> None:
+    """Tìm đơn vị hành chính theo tên (có hoặc không dấu) / search units by name."""
+    table = Table(_("Code"), _("Name"), _("Kind"), _("Province"))
+    for unit in units.search(query, province_code=province, limit=limit):
+        parent = getattr(unit, "province_code", "")
+        parent_name = units.province(parent).name if parent else ""
+        table.add_row(unit.code, unit.name, unit.kind, parent_name)
+    console.print(table)
+
+
+@units_app.command("show")
+def units_show(code: str) -> None:
+    """Xem một tỉnh (2 số) hoặc xã/phường (5 số) / show a province or commune."""
+    if len(code) <= 2:
+        found = units.province(code)
+        if found is None:
+            raise failed(_("No such unit"), code)
+        console.print(
+            f"{found.code} {found.name} ({found.kind}) — "
+            f"{len(units.communes(found.code))} " + _("communes")
+        )
+        return
+    commune = units.commune(code)
+    if commune is None:
+        raise failed(_("No such unit"), code)
+    parent = units.province(commune.province_code)
+    console.print(
+        f"{commune.code} {commune.name} ({commune.kind}), {parent.name if parent else ''}"
+    )
+
+
+@units_app.command("convert")
+def units_convert(
+    old: Annotated[
+        str | None, typer.Argument(help="Old commune code (5 digits) or province (2)")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Legacy free-text address")] = None,
+) -> None:
+    """Chuyển mã/địa chỉ cũ (trước 7/2025) sang đơn vị mới / convert legacy codes or addresses."""
+    if address:
+        converted = units.convert_address(address)
+        if converted is None:
+            raise failed(_("No province recognised in the address"))
+        commune = converted.commune
+        console.print(
+            f"→ {converted.province.code} {converted.province.name}"
+            + (f" / {commune.code} {commune.name}" if commune else "")
+        )
+        if converted.split:
+            console.print(
+                "  "
+                + _("Split commune; candidates")
+                + ": "
+                + ", ".join(f"{c.code} {c.name}" for c in converted.candidates)
+            )
+        return
+    if not old:
+        raise failed(_("Give an old code or --address"))
+    if len(old) <= 2:
+        province = units.convert_legacy_province(old)
+        if province is None:
+            raise failed(_("No such unit"), old)
+        console.print(f"{old} → {province.code} {province.name}")
+        return
+    legacy = units.convert_legacy_commune(old)
+    if legacy is None or legacy.commune is None:
+        raise failed(_("No such unit"), old)
+    console.print(
+        f"{old} {legacy.old_name}, {legacy.old_district_name}, {legacy.old_province_name}"
+        f" → {legacy.commune.code} {legacy.commune.name}, {legacy.province.name}"
+    )
+    if legacy.split:
+        console.print(
+            "  "
+            + _("Split commune; candidates")
+            + ": "
+            + ", ".join(f"{c.code} {c.name}" for c in legacy.candidates)
+        )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
