@@ -52,14 +52,33 @@ class Cluster:
         subprocess.run(command, check=True, capture_output=True, text=True)
 
     def start(self) -> None:
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--locale=C.UTF-8")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        )
         options = (
             f"-k {self.socket_dir} -p {PORT} -c listen_addresses='' -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run("pg_ctl", "-D", str(self.datadir), "-o", options, "-l",
-                  str(self.root / "server.log"), "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         try:

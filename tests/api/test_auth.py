@@ -59,7 +59,9 @@ def test_unknown_user_gets_the_same_answer(client: TestClient) -> None:
     assert response.status_code == 400 and response.json()["code"] == "auth.invalid_grant"
 
 
-def test_repeated_failures_are_throttled(client: TestClient, db: Database, settings: Settings) -> None:
+def test_repeated_failures_are_throttled(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
     add_user(db, "bs.an", "clinician")
     for _ in range(settings.login_max_failures):
         assert _password_grant(client, "bs.an", "wrong-password-1").status_code == 400
@@ -79,14 +81,20 @@ def test_disabled_user_cannot_sign_in(client: TestClient, db: Database) -> None:
 def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient, db: Database) -> None:
     add_user(db, "bs.an", "clinician")
     first = _password_grant(client, "bs.an").json()["refresh_token"]
-    rotated = client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first})
+    rotated = client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first}
+    )
     assert rotated.status_code == 200
     second = rotated.json()["refresh_token"]
     assert second != first
-    replay = client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first})
+    replay = client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first}
+    )
     assert replay.status_code == 400 and replay.json()["field"] == "refresh_token"
     # the theft response revoked the whole family, including the newest token
-    after = client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": second})
+    after = client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": second}
+    )
     assert after.status_code == 400
 
 
@@ -94,7 +102,9 @@ def test_revoked_refresh_token_is_dead(client: TestClient, db: Database) -> None
     add_user(db, "bs.an", "clinician")
     refresh = _password_grant(client, "bs.an").json()["refresh_token"]
     assert client.post("/auth/revoke", data={"token": refresh}).status_code == 200
-    again = client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh})
+    again = client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
+    )
     assert again.status_code == 400
 
 

@@ -83,21 +83,27 @@ def test_commune_admin_manages_only_their_communes(client: TestClient, db: Datab
     refused = client.post("/api/v1/users", json=outside, headers=bearer(token))
     assert refused.status_code == 403 and refused.json()["code"] == "auth.out_of_area"
     province_wide = {**NEW_USER, "username": "yt.tinh", "area": {"kind": "province"}}
-    assert client.post("/api/v1/users", json=province_wide, headers=bearer(token)).status_code == 403
+    assert (
+        client.post("/api/v1/users", json=province_wide, headers=bearer(token)).status_code == 403
+    )
     listed = {u["username"] for u in client.get("/api/v1/users", headers=bearer(token)).json()}
     assert listed == {"qt.xa", "yt.xa1"}, "accounts of other communes stay hidden"
     assert client.get("/api/v1/users/bs.khac", headers=bearer(token)).status_code == 403
     assert client.post("/api/v1/users/bs.khac/disable", headers=bearer(token)).status_code == 403
 
 
-def test_user_lifecycle_is_audited_in_the_same_transaction(client: TestClient, db: Database) -> None:
+def test_user_lifecycle_is_audited_in_the_same_transaction(
+    client: TestClient, db: Database
+) -> None:
     add_user(db, "qt", "admin")
     token = token_for(client, "qt")
     assert client.post("/api/v1/users", json=NEW_USER, headers=bearer(token)).status_code == 201
     assert client.post("/api/v1/users/yt.xa1/disable", headers=bearer(token)).json()["disabled"]
     assert not client.post("/api/v1/users/yt.xa1/enable", headers=bearer(token)).json()["disabled"]
     reset = client.post(
-        "/api/v1/users/yt.xa1/password", json={"password": "brand-new-pass-9"}, headers=bearer(token)
+        "/api/v1/users/yt.xa1/password",
+        json={"password": "brand-new-pass-9"},
+        headers=bearer(token),
     )
     assert reset.status_code == 204
     assert token_for(client, "yt.xa1", "brand-new-pass-9")
@@ -106,7 +112,10 @@ def test_user_lifecycle_is_audited_in_the_same_transaction(client: TestClient, d
             select(AuditEvent.action).where(AuditEvent.actor == "qt").order_by(AuditEvent.seq)
         ).all()
     assert [a for a in actions if a.startswith("users.")] == [
-        "users.create", "users.disable", "users.enable", "users.reset_password"
+        "users.create",
+        "users.disable",
+        "users.enable",
+        "users.reset_password",
     ]
 
 
@@ -146,7 +155,11 @@ def test_invalid_bodies_name_the_field(
 def test_role_area_rules(client: TestClient, db: Database) -> None:
     add_user(db, "qt", "admin")
     token = token_for(client, "qt")
-    machine = {**NEW_USER, "role": "facility_system", "area": {"kind": "facility", "codes": ["79001"]}}
+    machine = {
+        **NEW_USER,
+        "role": "facility_system",
+        "area": {"kind": "facility", "codes": ["79001"]},
+    }
     assert client.post("/api/v1/users", json=machine, headers=bearer(token)).json()["code"] == (
         "user.machine_role"
     )
@@ -154,7 +167,12 @@ def test_role_area_rules(client: TestClient, db: Database) -> None:
     assert client.post("/api/v1/users", json=citizen, headers=bearer(token)).json()["code"] == (
         "user.person_required"
     )
-    admin_at_facility = {**NEW_USER, "role": "admin", "area": {"kind": "facility", "codes": ["79001"]}}
-    assert client.post(
-        "/api/v1/users", json=admin_at_facility, headers=bearer(token)
-    ).json()["code"] == "area.not_for_role"
+    admin_at_facility = {
+        **NEW_USER,
+        "role": "admin",
+        "area": {"kind": "facility", "codes": ["79001"]},
+    }
+    assert (
+        client.post("/api/v1/users", json=admin_at_facility, headers=bearer(token)).json()["code"]
+        == "area.not_for_role"
+    )

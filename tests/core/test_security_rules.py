@@ -36,7 +36,9 @@ def test_wildcards() -> None:
     assert not allows(granted, Scope.parse("patient/Patient.read")), "contexts never mix"
 
 
-@pytest.mark.parametrize("bad", ["user/Patient", "user.Patient.read", "root/*.read", "user/*.delete", ""])
+@pytest.mark.parametrize(
+    "bad", ["user/Patient", "user.Patient.read", "root/*.read", "user/*.delete", ""]
+)
 def test_malformed_scope_is_rejected(bad: str) -> None:
     with pytest.raises(DomainError) as caught:
         Scope.parse(bad)
@@ -76,8 +78,16 @@ def test_area_shape_is_checked(kind: str, codes: list[str]) -> None:
 
 def test_roles_data_is_complete() -> None:
     table = roles()
-    expected = {"admin", "clinician", "vaccinator", "epidemiologist", "dispatcher", "manager",
-                "facility_system", "citizen"}
+    expected = {
+        "admin",
+        "clinician",
+        "vaccinator",
+        "epidemiologist",
+        "dispatcher",
+        "manager",
+        "facility_system",
+        "citizen",
+    }
     assert set(table) == expected
     assert table["facility_system"].machine and table["citizen"].needs_person
     for role in table.values():
@@ -85,7 +95,9 @@ def test_roles_data_is_complete() -> None:
 
 
 def _principal() -> Principal:
-    return Principal("an", "clinician", tuple(parse_scopes("user/*.read")), AreaScope.communes(["26740"]))
+    return Principal(
+        "an", "clinician", tuple(parse_scopes("user/*.read")), AreaScope.communes(["26740"])
+    )
 
 
 def test_token_round_trip() -> None:
@@ -99,19 +111,39 @@ def test_token_round_trip() -> None:
 @pytest.mark.parametrize(
     ("make", "code"),
     [
-        (lambda: issue_access_token(KEY, _principal(), 15, datetime.now(UTC) - timedelta(hours=1)),
-         "token.expired"),
-        (lambda: issue_access_token("other" * 10, _principal(), 15, datetime.now(UTC)),
-         "token.bad_signature"),
+        (
+            lambda: issue_access_token(
+                KEY, _principal(), 15, datetime.now(UTC) - timedelta(hours=1)
+            ),
+            "token.expired",
+        ),
+        (
+            lambda: issue_access_token("other" * 10, _principal(), 15, datetime.now(UTC)),
+            "token.bad_signature",
+        ),
         (lambda: "not-a-token", "token.malformed"),
-        (lambda: jwt.encode({"sub": "x", "iss": "ytehub", "iat": 1, "exp": 2**40}, KEY,
-                            algorithm="HS256"), "token.malformed"),
-        (lambda: jwt.encode({"sub": "x", "iss": "elsewhere", "iat": 1, "exp": 2**40}, KEY,
-                            algorithm="HS256"), "token.bad_issuer"),
-        (lambda: jwt.encode({"sub": "x", "iss": "ytehub", "iat": 1}, KEY, algorithm="HS256"),
-         "token.missing_claim"),
-        (lambda: jwt.encode({"sub": "x", "iss": "ytehub", "iat": 1, "exp": 2**40}, KEY,
-                            algorithm="HS512"), "token.bad_algorithm"),
+        (
+            lambda: jwt.encode(
+                {"sub": "x", "iss": "ytehub", "iat": 1, "exp": 2**40}, KEY, algorithm="HS256"
+            ),
+            "token.malformed",
+        ),
+        (
+            lambda: jwt.encode(
+                {"sub": "x", "iss": "elsewhere", "iat": 1, "exp": 2**40}, KEY, algorithm="HS256"
+            ),
+            "token.bad_issuer",
+        ),
+        (
+            lambda: jwt.encode({"sub": "x", "iss": "ytehub", "iat": 1}, KEY, algorithm="HS256"),
+            "token.missing_claim",
+        ),
+        (
+            lambda: jwt.encode(
+                {"sub": "x", "iss": "ytehub", "iat": 1, "exp": 2**40}, KEY, algorithm="HS512"
+            ),
+            "token.bad_algorithm",
+        ),
     ],
 )
 def test_bad_tokens_say_why(make, code: str) -> None:  # type: ignore[no-untyped-def]
@@ -122,7 +154,9 @@ def test_bad_tokens_say_why(make, code: str) -> None:  # type: ignore[no-untyped
 
 
 def test_unsigned_token_is_refused() -> None:
-    token = jwt.encode({"sub": "x", "iss": "ytehub", "iat": 1, "exp": 2**40}, None, algorithm="none")
+    token = jwt.encode(
+        {"sub": "x", "iss": "ytehub", "iat": 1, "exp": 2**40}, None, algorithm="none"
+    )
     with pytest.raises(DomainError):
         read_access_token(KEY, token)
 
@@ -133,7 +167,10 @@ def test_passwords() -> None:
     assert verify_password(stored, "correct-horse-42")
     assert not verify_password(stored, "correct-horse-43")
     assert not verify_password(None, "anything")
-    for weak, code in (("short1", "password.too_short"), ("onlyletterslong", "password.too_simple")):
+    for weak, code in (
+        ("short1", "password.too_short"),
+        ("onlyletterslong", "password.too_simple"),
+    ):
         with pytest.raises(DomainError) as caught:
             check_strength(weak)
         assert caught.value.code == code

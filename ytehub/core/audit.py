@@ -7,14 +7,16 @@ the caller's transaction: the work and its audit record commit or vanish togethe
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ytehub.core.models import AuditEvent, AuditHead
@@ -80,49 +82,131 @@ class ChainReport:
     head_hash: str = GENESIS
 
 
+@dataclass(frozen=True, slots=True)
+class _Link:
+    seq: int
+    at: datetime
+    prev_hash: str
+    hash: str
+    entry: AuditEntry
+
+
+def _walk(
+    links: Iterable[_Link],
+    start_seq: int,
+    start_hash: str,
+    batch: int,
+    on_progress: Callable[[int], None] | None,
+) -> tuple[ChainReport | None, int, str, int]:
+    """Check links in order from (start_seq, start_hash); the first break, or where it ended."""
+    expected_seq, prev_hash, checked = start_seq + 1, start_hash, 0
+    for link in links:
+        if link.seq != expected_seq:
+            return (
+                ChainReport(False, checked, expected_seq, f"event {expected_seq} is missing"),
+                expected_seq,
+                prev_hash,
+                checked,
+            )
+        if link.prev_hash != prev_hash:
+            reason = "link to the previous event does not match"
+            return ChainReport(False, checked, link.seq, reason), expected_seq, prev_hash, checked
+        if chain_hash(prev_hash, link.seq, link.at, link.entry) != link.hash:
+            reason = "event content was altered"
+            return ChainReport(False, checked, link.seq, reason), expected_seq, prev_hash, checked
+        prev_hash, expected_seq, checked = link.hash, expected_seq + 1, checked + 1
+        if on_progress is not None and checked % batch == 0:
+            on_progress(checked)
+    return None, expected_seq, prev_hash, checked
+
+
 def verify(
     session: Session, batch: int = 5_000, on_progress: Callable[[int], None] | None = None
 ) -> ChainReport:
-    """Walk the whole chain in ``seq`` order, streaming, and report the first broken link."""
+    """Walk the stored chain in ``seq`` order, streaming, and report the first broken link."""
     head = session.get(AuditHead, 1)
     assert head is not None, "audit head row missing: schema not migrated"
-    expected_seq, prev_hash, checked = 1, GENESIS, 0
     rows: Iterator[AuditEvent] = session.scalars(
         select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
     )
-    for event in rows:
-        if event.seq != expected_seq:
-            return ChainReport(
-                False,
-                checked,
-                expected_seq,
-                f"event {expected_seq} is missing",
-                head.seq,
-                head.hash,
-            )
-        if event.prev_hash != prev_hash:
-            return ChainReport(
-                False,
-                checked,
-                event.seq,
-                "link to the previous event does not match",
-                head.seq,
-                head.hash,
-            )
-        if chain_hash(prev_hash, event.seq, event.at, _entry_of(event)) != event.hash:
-            return ChainReport(
-                False, checked, event.seq, "event content was altered", head.seq, head.hash
-            )
-        prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
-        if on_progress is not None and checked % batch == 0:
-            on_progress(checked)
-    if head.seq != expected_seq - 1 or head.hash != prev_hash:
+    links = (_Link(e.seq, e.at, e.prev_hash, e.hash, _entry_of(e)) for e in rows)
+    broken, expected_seq, prev_hash, checked = _walk(
+        links, head.base_seq, head.base_hash, batch, on_progress
+    )
+    if broken is not None:
         return ChainReport(
-            False,
-            checked,
-            expected_seq,
-            f"events after {expected_seq - 1} are missing (head is {head.seq})",
-            head.seq,
-            head.hash,
+            False, broken.checked, broken.broken_seq, broken.reason, head.seq, head.hash
         )
+    if head.seq != expected_seq - 1 or head.hash != prev_hash:
+        reason = f"events after {expected_seq - 1} are missing (head is {head.seq})"
+        return ChainReport(False, checked, expected_seq, reason, head.seq, head.hash)
     return ChainReport(True, checked, head_seq=head.seq, head_hash=head.hash)
+
+
+# --- retention: archive old events to a file, keep the chain verifiable ----------------------
+
+
+def _event_line(event: AuditEvent) -> bytes:
+    body = {
+        "seq": event.seq,
+        "at": _timestamp(event.at),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        **asdict(_entry_of(event)),
+    }
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def archive(session: Session, before: datetime, out: Path) -> int:
+    """Move events older than ``before`` to a gzip JSON-lines file; returns how many moved.
+
+    The stored chain then starts after the last archived event (``AuditHead.base_*``), and the
+    file can be checked on its own with :func:`verify_archive`. Nothing is deleted unless the
+    file was written completely.
+    """
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.at < before).order_by(AuditEvent.seq)
+    ).all()
+    prefix: list[AuditEvent] = []
+    for event in events:  # only an unbroken prefix of the chain can be cut off
+        if event.seq != head.base_seq + len(prefix) + 1:
+            break
+        prefix.append(event)
+    if not prefix:
+        return 0
+    partial = out.with_name(out.name + ".partial")
+    with gzip.open(partial, "wb") as handle:
+        for event in prefix:
+            handle.write(_event_line(event))
+    partial.replace(out)
+    last = prefix[-1]
+    session.execute(delete(AuditEvent).where(AuditEvent.seq <= last.seq))
+    head.base_seq, head.base_hash = last.seq, last.hash
+    return len(prefix)
+
+
+def verify_archive(path: Path) -> ChainReport:
+    """Check an archive file's own chain (it starts from the hash its first event links to)."""
+    with gzip.open(path, "rb") as handle:
+        records = [orjson.loads(line) for line in handle if line.strip()]
+    if not records:
+        return ChainReport(True, 0)
+    fields = AuditEntry.__slots__
+    links = (
+        _Link(
+            r["seq"],
+            datetime.fromisoformat(r["at"]),
+            r["prev_hash"],
+            r["hash"],
+            AuditEntry(**{name: r[name] for name in fields}),
+        )
+        for r in records
+    )
+    first = records[0]
+    broken, _seq, prev_hash, checked = _walk(
+        links, first["seq"] - 1, first["prev_hash"], 5_000, None
+    )
+    return broken or ChainReport(True, checked, head_seq=records[-1]["seq"], head_hash=prev_hash)

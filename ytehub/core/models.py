@@ -103,10 +103,16 @@ class AuditEvent(Base):
 
 
 class AuditHead(Base):
-    """The chain's last sequence number and hash; locking this row serialises audit writers."""
+    """The chain's last sequence number and hash; locking this row serialises audit writers.
+
+    ``base_seq``/``base_hash`` mark where the stored chain starts once older events have been
+    archived to files (the archive ends with exactly that event).
+    """
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    base_seq: Mapped[int] = mapped_column(Integer, default=0)
+    base_hash: Mapped[str] = mapped_column(String(64), default="0" * 64)

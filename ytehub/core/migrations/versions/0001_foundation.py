@@ -50,6 +50,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("base_seq", sa.Integer(), nullable=False),
+        sa.Column("base_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
     audit_head = sa.table(
@@ -57,8 +59,13 @@ def upgrade() -> None:
         sa.column("id", sa.Integer),
         sa.column("seq", sa.Integer),
         sa.column("hash", sa.String),
+        sa.column("base_seq", sa.Integer),
+        sa.column("base_hash", sa.String),
     )
-    op.bulk_insert(audit_head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
+    genesis = "0" * 64
+    op.bulk_insert(
+        audit_head, [{"id": 1, "seq": 0, "hash": genesis, "base_seq": 0, "base_hash": genesis}]
+    )
     op.create_table(
         "clients",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,140 @@
+"""The audit chain: written with the work, and any altered, inserted or deleted event is found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from ytehub.core import audit
+from ytehub.core.db import Database
+from ytehub.core.models import AuditEvent, AuditHead, User
+from ytehub.core.security import AreaScope, service
+
+
+def _write(db: Database, count: int) -> None:
+    with db.session() as session:
+        for n in range(count):
+            audit.record(
+                session,
+                audit.AuditEntry(
+                    action="record.read",
+                    actor=f"user{n % 3}",
+                    role="clinician",
+                    resource_type="Patient",
+                    resource_id=f"p{n}",
+                    person_id=f"p{n}",
+                    purpose="TREAT",
+                    source="127.0.0.1",
+                    detail={"n": n, "note": "Nguyễn"},
+                ),
+            )
+
+
+def test_intact_chain_verifies(db: Database) -> None:
+    _write(db, 12)
+    with db.session() as session:
+        report = audit.verify(session, batch=5)
+    assert report.ok and report.checked == 12 and report.head_seq == 12
+
+
+def test_empty_chain_verifies(db: Database) -> None:
+    with db.session() as session:
+        assert audit.verify(session).ok
+
+
+def test_altered_event_is_named(db: Database) -> None:
+    _write(db, 10)
+    with db.session() as session:
+        session.execute(update(AuditEvent).where(AuditEvent.seq == 4).values(actor="someone-else"))
+    with db.session() as session:
+        report = audit.verify(session)
+    assert not report.ok and report.broken_seq == 4 and "altered" in (report.reason or "")
+
+
+def test_altered_time_is_named(db: Database) -> None:
+    _write(db, 5)
+    with db.session() as session:
+        session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.seq == 2)
+            .values(at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    with db.session() as session:
+        assert audit.verify(session).broken_seq == 2
+
+
+def test_deleted_event_is_named(db: Database) -> None:
+    _write(db, 10)
+    with db.session() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.seq == 6))
+    with db.session() as session:
+        report = audit.verify(session)
+    assert not report.ok and report.broken_seq == 6 and "missing" in (report.reason or "")
+
+
+def test_deleted_tail_is_found(db: Database) -> None:
+    _write(db, 10)
+    with db.session() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.seq >= 9))
+    with db.session() as session:
+        report = audit.verify(session)
+    assert not report.ok and report.broken_seq == 9
+
+
+def test_inserted_event_is_named(db: Database) -> None:
+    _write(db, 6)
+    with db.session() as session:
+        # Make room after event 3 and forge an event that links to it correctly.
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > 3).order_by(AuditEvent.seq.desc())
+        ).all()
+        for row in rows:
+            session.execute(
+                update(AuditEvent).where(AuditEvent.seq == row.seq).values(seq=row.seq + 1)
+            )
+        session.expunge_all()
+        third = session.get(AuditEvent, 3)
+        assert third is not None
+        forged = audit.AuditEntry(action="record.read", actor="intruder")
+        at = datetime.now(UTC)
+        forged_hash = audit.chain_hash(third.hash, 4, at, forged)
+        session.add(
+            AuditEvent(seq=4, at=at, prev_hash=third.hash, hash=forged_hash, **asdict(forged))
+        )
+    with db.session() as session:
+        report = audit.verify(session)
+    # The forged event itself hashes correctly; the next one no longer links to it.
+    assert not report.ok and report.broken_seq == 5
+
+
+def test_raw_sql_tampering_is_found(db: Database) -> None:
+    """Tamper the way an intruder with database access would: plain SQL, no ORM."""
+    _write(db, 3)
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_events SET outcome = 'success' , purpose = 'HPAYMT' WHERE seq = 1")
+        )
+    with db.session() as session:
+        assert audit.verify(session).broken_seq == 1
+
+
+def test_audit_rolls_back_with_the_work(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.session() as session:
+        service.create_user(
+            session,
+            username="an",
+            full_name="An",
+            password="correct-horse-42",
+            role="clinician",
+            area=AreaScope.province(),
+        )
+        audit.record(session, audit.AuditEntry(action="users.create", resource_id="an"))
+        raise RuntimeError("the work failed after the audit record was written")
+    with db.session() as session:
+        assert session.scalars(select(User)).all() == []
+        assert session.scalars(select(AuditEvent)).all() == []
+        assert session.get(AuditHead, 1).seq == 0  # type: ignore[union-attr]
+        assert audit.verify(session).ok
