@@ -129,3 +129,18 @@ def test_units_commands(env: Settings) -> None:
     converted = invoke("units", "convert", "--address", "Xã Ngũ Hiệp, Huyện Thanh Trì, Hà Nội")
     assert "00640" in converted
     assert runner.invoke(app, ["units", "show", "99999"]).exit_code == 1
+
+
+def test_audit_archive_commands(env: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    invoke("init")
+    invoke("users", "add", "an.bs", "--role", "clinician")
+    archive = tmp_path / "audit-2026.jsonl.gz"
+    assert "Events archived: 1" in invoke(
+        "audit", "archive", "--before", "2999-01-01", "--out", str(archive)
+    )
+    assert "Audit trail intact: 1" in invoke("audit", "verify-archive", str(archive))
+    assert "Audit trail intact: 1" in invoke("audit", "verify")  # the archive event itself
+    again = runner.invoke(
+        app, ["audit", "archive", "--before", "2999-01-01", "--out", str(archive)]
+    )
+    assert again.exit_code == 1, "an existing archive is never overwritten"

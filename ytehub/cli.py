@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -342,6 +344,37 @@ def audit_verify() -> None:
         note(_("Head hash"), report.head_hash)
         return
     raise failed(_("Audit trail broken at event"), f"{report.broken_seq} ({report.reason})", code=2)
+
+
+@audit_app.command("archive")
+def audit_archive(
+    before: Annotated[str, typer.Option(help="Archive events before this date (YYYY-MM-DD)")],
+    out: Annotated[Path, typer.Option(help="Archive file to write (.jsonl.gz)")],
+) -> None:
+    """Chuyển nhật ký cũ ra tệp lưu trữ / move old audit events to an archive file."""
+    cutoff = datetime.fromisoformat(before).replace(tzinfo=UTC)
+    if out.exists():
+        raise failed(_("File already exists"), out)
+    with _database(_settings()).session() as session:
+        moved = audit.archive(session, cutoff, out)
+        audit.record(
+            session, _cli_audit("audit.archive", detail={"events": moved, "file": out.name})
+        )
+    done(_("Events archived"), moved)
+    if moved:
+        note(_("Archive file"), out)
+
+
+@audit_app.command("verify-archive")
+def audit_verify_archive(path: Path) -> None:
+    """Kiểm tra một tệp lưu trữ nhật ký / verify an audit archive file."""
+    report = audit.verify_archive(path)
+    if not report.ok:
+        raise failed(
+            _("Audit trail broken at event"), f"{report.broken_seq} ({report.reason})", code=2
+        )
+    done(_("Audit trail intact"), report.checked)
+    note(_("Head hash"), report.head_hash)
 
 
 # --- administrative units ---------------------------------------------------------------------

@@ -138,3 +138,44 @@ def test_audit_rolls_back_with_the_work(db: Database) -> None:
         assert session.scalars(select(AuditEvent)).all() == []
         assert session.get(AuditHead, 1).seq == 0  # type: ignore[union-attr]
         assert audit.verify(session).ok
+
+
+def test_archive_moves_old_events_and_keeps_both_parts_verifiable(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _write(db, 8)
+    cut = datetime.now(UTC)
+    _write(db, 4)
+    out = tmp_path / "audit-archive.jsonl.gz"
+    with db.session() as session:
+        assert audit.archive(session, cut, out) == 8
+    archived = audit.verify_archive(out)
+    assert archived.ok and archived.checked == 8 and archived.head_seq == 8
+    with db.session() as session:
+        remaining = audit.verify(session)
+        assert remaining.ok and remaining.checked == 4 and remaining.head_seq == 12
+        head = session.get(AuditHead, 1)
+        assert head is not None and head.base_hash == archived.head_hash
+    _write(db, 1)  # the chain goes on after archiving
+    with db.session() as session:
+        assert audit.verify(session).ok
+
+
+def test_tampered_archive_is_found(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    _write(db, 5)
+    out = tmp_path / "a.jsonl.gz"
+    with db.session() as session:
+        audit.archive(session, datetime.now(UTC), out)
+    lines = gzip.decompress(out.read_bytes()).splitlines()
+    lines[2] = lines[2].replace(b'"user2"', b'"user9"')
+    out.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    report = audit.verify_archive(out)
+    assert not report.ok and report.broken_seq == 3
+
+
+def test_archive_with_nothing_old_changes_nothing(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _write(db, 3)
+    with db.session() as session:
+        assert audit.archive(session, datetime(2000, 1, 1, tzinfo=UTC), tmp_path / "x.gz") == 0
+        assert audit.verify(session).checked == 3
+    assert not (tmp_path / "x.gz").exists()

@@ -114,5 +114,7 @@ def test_static_assets_are_served_locally(client: TestClient) -> None:
 def test_language_links_keep_the_whole_address(client: TestClient) -> None:
     page = client.get("/login", params={"next": "/records"}).text
     assert 'href="/lang/en?next=/login%3Fnext%3D%252Frecords"' in page
-    switched = client.get("/lang/en", params={"next": "/login?next=/records"}, follow_redirects=False)
+    switched = client.get(
+        "/lang/en", params={"next": "/login?next=/records"}, follow_redirects=False
+    )
     assert switched.headers["location"] == "/login?next=/records"
