@@ -84,6 +84,8 @@ def initialise(settings: Settings) -> Database:
     made_key = settings.ensure_secret_key()
     db = _database(settings)
     migrate.upgrade(db.engine)
+    with db.session() as session:
+        service.prune_expired(session, settings)
     if made_key:
         console.print(_("Created a new secret key in the data directory."))
     return db

@@ -149,3 +149,35 @@ def test_citizen_token_carries_the_person(client: TestClient, db: Database) -> N
 def test_token_helper_signs_in(client: TestClient, db: Database) -> None:
     add_user(db, "qt", "admin")
     assert client.get("/api/v1/users", headers=bearer(token_for(client, "qt"))).status_code == 200
+
+
+def test_failed_client_sign_in_is_audited(client: TestClient, db: Database) -> None:
+    response = client.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
+    )
+    assert response.status_code == 401
+    with db.session() as session:
+        event = session.scalars(select(AuditEvent)).one()
+    assert event.client_id == "nobody" and event.outcome == "failure:auth.invalid_client"
+
+
+def test_expired_rows_are_pruned(client: TestClient, db: Database, settings: Settings) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from ytehub.core.models import LoginThrottle, RefreshToken
+
+    add_user(db, "bs.an", "clinician")
+    _password_grant(client, "bs.an")
+    _password_grant(client, "bs.an", "wrong-password-1")
+    long_ago = service.utcnow() - timedelta(days=400)
+    with db.session() as session:
+        session.execute(update(RefreshToken).values(expires_at=long_ago))
+        session.execute(update(LoginThrottle).values(window_start=long_ago))
+    with db.session() as session:
+        assert service.prune_expired(session, settings) == 3  # 1 token, 2 throttle keys
+    with db.session() as session:
+        assert session.scalars(select(RefreshToken)).all() == []
+        assert session.scalars(select(LoginThrottle)).all() == []

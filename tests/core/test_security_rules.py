@@ -15,7 +15,7 @@ from ytehub.core.security.passwords import check_strength, hash_password, verify
 from ytehub.core.security.scopes import narrow
 from ytehub.core.security.tokens import issue_access_token, read_access_token
 
-KEY = "k" * 48
+KEY = "k" * 64
 resources = st.sampled_from(["Patient", "Immunization", "Encounter", "users", "*"])
 actions = st.sampled_from(["read", "write", "*"])
 contexts = st.sampled_from(["user", "patient", "system", "admin"])

@@ -128,10 +128,28 @@ def token(
             session.commit()
     except DomainError as error:
         session.rollback()
+        if grant_type == "client_credentials":
+            _audit_client_failure(db, client_id or "", source, rid, error)
         raise _oauth_error(error) from None
     return JSONResponse(
         granted.as_response(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
     )
+
+
+def _audit_client_failure(
+    db: Database, client_id: str, source: str | None, rid: str | None, error: DomainError
+) -> None:
+    with db.session() as failures:
+        audit.record(
+            failures,
+            audit.AuditEntry(
+                action="auth.token.client_credentials",
+                outcome=f"failure:{error.code}",
+                client_id=client_id[:64] or None,
+                source=source,
+                detail={"request_id": rid},
+            ),
+        )
 
 
 def _oauth_error(error: DomainError) -> DomainError:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ytehub.core import audit
@@ -226,6 +226,20 @@ def note_failure(session: Session, settings: Settings, username: str, source: st
         if excess >= 0:
             seconds = min(settings.login_lock_seconds * 2**excess, 900)
             row.locked_until = now + timedelta(seconds=seconds)
+
+
+def prune_expired(session: Session, settings: Settings) -> int:
+    """Delete refresh tokens past expiry and throttle rows past their window; returns rows gone."""
+    now = utcnow()
+    window_start = now - timedelta(minutes=settings.login_window_minutes)
+    gone = session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now)).rowcount
+    gone += session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.window_start < window_start,
+            (LoginThrottle.locked_until.is_(None)) | (LoginThrottle.locked_until < now),
+        )
+    ).rowcount
+    return gone or 0
 
 
 def clear_failures(session: Session, username: str) -> None:
