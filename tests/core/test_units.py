@@ -328,3 +328,13 @@ def test_no_console_noise(capsys: pytest.CaptureFixture[str]) -> None:
     assert convert_address("Phường Bến Nghé, Quận 1, TP Hồ Chí Minh") is not None
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_every_commune_has_a_position_and_origin() -> None:
+    missing = [c.code for c in units.communes() if units.commune_geo(c.code) is None]
+    assert missing == []
+    geo = units.commune_geo("26740")
+    assert geo is not None and 10.7 < geo.latitude < 10.9 and 106.6 < geo.longitude < 106.8
+    assert units.origin_province("26740") == "79"
+    origins = {units.origin_province(c.code) for c in units.communes("79")}
+    assert {"74", "77", "79"} <= origins, "HCMC's communes come from three old provinces"

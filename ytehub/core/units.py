@@ -37,14 +37,20 @@ from typing import Any
 __all__ = [
     "AddressConversion",
     "Commune",
+    "CommuneGeo",
+    "LegacyCommune",
     "LegacyConversion",
     "Province",
     "commune",
+    "commune_geo",
     "communes",
     "convert_address",
     "convert_legacy_commune",
     "convert_legacy_province",
     "fold",
+    "legacy_province_name",
+    "origin_province",
+    "predecessors",
     "province",
     "provinces",
     "search",
@@ -617,3 +623,89 @@ def convert_address(text: str) -> AddressConversion | None:
         old_commune_name=old.ward or None,
         old_commune_code=_norm_code(old.ward_code, 5),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CommuneGeo:
+    """A commune's reference point and area (vietnamadminunits, GSO-based)."""
+
+    latitude: float
+    longitude: float
+    area_km2: float
+
+
+@cache
+def _geo() -> dict[str, CommuneGeo]:
+    resolve = _resolver()
+    table: dict[str, CommuneGeo] = {}
+    for row in _rows("SELECT provinceCode, ward, wardLat, wardLon, wardAreaKm2 FROM admin_units"):
+        code = resolve(_norm_code(row["provinceCode"], 2) or "", row["ward"])
+        if code is not None and row["wardLat"] is not None:
+            table[code] = CommuneGeo(row["wardLat"], row["wardLon"], row["wardAreaKm2"] or 0.0)
+    return table
+
+
+def commune_geo(code: str) -> CommuneGeo | None:
+    """Where a current commune lies, for maps, facility positions and ambulance routing."""
+    normalised = _norm_code(code, 5)
+    return _geo().get(normalised) if normalised else None
+
+
+def origin_province(commune_code: str) -> str | None:
+    """The old (pre-2025) province code of the commune whose code a current commune reuses.
+
+    Codes issued before the merger (facility codes, BHYT card prefixes) carry it.
+    """
+    normalised = _norm_code(commune_code, 5)
+    old = _legacy().old_communes.get(normalised) if normalised else None
+    return old.province_code if old else None
+
+
+@cache
+def _old_province_names() -> dict[str, str]:
+    return {c.province_code: c.province_name for c in _legacy().old_communes.values()}
+
+
+def legacy_province_name(old_code: str) -> str | None:
+    """The name of one of the 63 provinces before the 2025 merger, e.g. "74" → Bình Dương."""
+    normalised = _norm_code(old_code, 2)
+    return _old_province_names().get(normalised) if normalised else None
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyCommune:
+    """A commune as it was coded before 1 July 2025 (three levels)."""
+
+    code: str
+    name: str
+    district_code: str
+    district_name: str
+    province_code: str
+    province_name: str
+
+
+@cache
+def _predecessors() -> dict[str, tuple[LegacyCommune, ...]]:
+    legacy = _legacy()
+    found: dict[str, list[LegacyCommune]] = {}
+    for old in legacy.old_communes.values():
+        target = legacy.targets.get(old.key)
+        if target is None or not target.candidates or target.candidates[0] is None:
+            continue
+        found.setdefault(target.candidates[0], []).append(
+            LegacyCommune(
+                old.code,
+                old.name,
+                old.district_code,
+                old.district_name,
+                old.province_code,
+                old.province_name,
+            )
+        )
+    return {code: tuple(sorted(olds, key=lambda o: o.code)) for code, olds in found.items()}
+
+
+def predecessors(commune_code: str) -> tuple[LegacyCommune, ...]:
+    """The old communes whose territory (by default) became this current commune."""
+    normalised = _norm_code(commune_code, 5)
+    return _predecessors().get(normalised, ()) if normalised else ()
