@@ -36,7 +36,7 @@ class Person:
     province_code: str  # current (2025) province of residence
     commune_code: str  # current (2025) commune of residence, 5 digits
     street_address: str  # house number and street / hamlet, without commune and province
-    cccd: str | None  # 12-digit personal id (None for young children without one)
+    cccd: str | None  # 12-digit personal id number (assigned at birth registration)
     cmnd: str | None  # legacy 9-digit id, for some older adults
     bhyt_card: str | None  # 15-character insurance card number, None if uninsured
     bhyt_registered_facility: str | None  # MA_DKBD: facility of initial registration
