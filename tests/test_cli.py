@@ -45,13 +45,16 @@ def test_init_creates_secret_and_is_repeatable(env: Settings) -> None:
 
 
 def test_demo_prints_working_credentials(env: Settings, db: Database) -> None:
-    out = invoke("demo", "--no-serve")
+    out = invoke("demo", "--no-serve", "--people", "200")
     password = re.search(r"Password\s*│\s*(\S+)", out)
     assert password and "http://127.0.0.1:8000/" in out
     with db.session() as session:
         admin = session.scalars(select(User).where(User.username == "admin")).one()
         assert admin.role == "admin" and verify_password(admin.password_hash, password[1])
-    again = re.search(r"Password\s*│\s*(\S+)", invoke("demo", "--no-serve"))
+    assert (env.data_dir / "province" / "manifest.json").exists(), "a demo province is generated"
+    again_out = invoke("demo", "--no-serve", "--people", "200")
+    assert "Generating a synthetic province" not in again_out, "generated only once"
+    again = re.search(r"Password\s*│\s*(\S+)", again_out)
     assert again and again[1] != password[1], "a fresh password every start"
 
 

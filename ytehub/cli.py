@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -123,6 +125,7 @@ def serve(
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
+    people: Annotated[int, typer.Option(help="People in the demo province", min=1)] = 20_000,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server")
     ] = True,
@@ -130,6 +133,11 @@ def demo(
     """Khởi tạo bản demo và mở bảng điều khiển / set up the demo and open the console."""
     settings = _settings()
     db = initialise(settings)
+    province_dir = settings.data_dir / "province"
+    if not (province_dir / "manifest.json").exists():
+        console.print(_("Generating a synthetic province for the demo (once)."))
+        shutil.rmtree(province_dir, ignore_errors=True)
+        synthesise(province_dir, people, settings.province_code, seed=1, days=365)
     password = service.generate_password()
     with db.session() as session:
         try:
@@ -161,6 +169,62 @@ def demo(
     console.print(_("The password is new each time the demo starts."))
     if serve_after:
         serve(host=settings.host, port=port)
+
+
+# --- synthetic province -----------------------------------------------------------------------
+
+
+def synthesise(out: Path, people: int, province: str, seed: int, days: int) -> None:
+    """Generate a province with a progress bar and print what was written."""
+    from ytehub.synth.province import SynthConfig, generate_province
+
+    config = SynthConfig(people=people, province_code=province, seed=seed, days=days)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(_("Generating people and care"), total=people)
+        summary = generate_province(
+            config, out, progress=lambda n: progress.update(task, completed=min(n, people))
+        )
+        progress.update(task, completed=people)
+    seconds = time.perf_counter() - started
+    table = Table(title=_("Synthetic province"), show_header=False)
+    for label, value in (
+        (_("People"), summary.people),
+        (_("Households"), summary.households),
+        (_("Facilities"), summary.facilities),
+        (_("Episodes"), summary.episodes),
+        (_("Table rows"), summary.table_rows),
+        (_("Facility files"), summary.facility_files),
+        (_("Vaccinations"), summary.vaccinations),
+        (_("115 calls"), summary.emergency_calls),
+        (_("Outbreaks injected"), summary.outbreaks),
+    ):
+        table.add_row(label, f"{value:,}")
+    table.add_row(_("Seconds"), f"{seconds:.1f}")
+    console.print(table)
+    done(_("Written to"), out)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Output folder")],
+    people: Annotated[int, typer.Option(help="Residents at the start", min=1)] = 20_000,
+    province: Annotated[str, typer.Option(help="Province code (34 current provinces)")] = "79",
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes")] = 1,
+    days: Annotated[int, typer.Option(help="Length of the simulated period", min=1)] = 365,
+) -> None:
+    """Sinh dữ liệu tỉnh giả lập / generate a synthetic province."""
+    if units.province(province) is None:
+        raise failed(_("No such unit"), province)
+    if out.exists() and any(out.iterdir()):
+        raise failed(_("The output folder is not empty"), out)
+    synthesise(out, people, province, seed, days)
 
 
 # --- users ------------------------------------------------------------------------------------
