@@ -17,9 +17,8 @@ Model and assumptions (none is from a Vietnamese source — all **unconfirmed**)
   dates for 2020–2030 tabulated here; outside that range Tết is not modelled) and
   the fixed-date holidays 1/1, 30/4, 1/5, 1/9 and 2/9.
 * **Place**: a commune drawn by weight (default: phường 3, xã 1, đặc khu 0.5, because urban
-  wards are denser), then a point jittered around the commune centroid within a radius from
-  its area — centroids and areas from ``vietnamadminunits``' ``admin_units`` table, matched
-  to the GSO commune list by name (then code); the province centre when neither matches.
+  wards are denser), then a point jittered around the commune's reference point within a
+  radius from its area (``ytehub.core.units.commune_geo``).
 * **Counts**: Poisson per (day, hour, complaint); times uniform within the hour.
 
 CSV layout (``write_calls_csv``): UTF-8 without BOM, comma-separated, header row, CRLF line
@@ -32,11 +31,9 @@ caller_phone, patient_sex (1/2/3 as GIOI_TINH), patient_age (years, may be empty
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import math
 import random
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -44,7 +41,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO
 
-from ytehub.core.units import Commune, communes, fold
+from ytehub.core.units import Commune, commune_geo, communes
 
 __all__ = [
     "CALLS_CSV_COLUMNS",
@@ -360,47 +357,19 @@ class _Place:
     radius_km: float
 
 
-def _dataset_path() -> Path:
-    """vietnamadminunits' SQLite file, located without importing the package (slow)."""
-    spec = importlib.util.find_spec("vietnamadminunits")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("vietnamadminunits is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "dataset.db"
-
-
 @cache
 def _places(province_code: str) -> tuple[_Place, ...]:
-    """Centroid and radius of every commune of the province (GSO list, by code)."""
+    """Reference point and radius of every commune of the province."""
     units = communes(province_code)
     if not units:
         raise ValueError(f"unknown province code {province_code!r}")
-    conn = sqlite3.connect(f"{_dataset_path().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT ward, wardCode, wardLat, wardLon, wardAreaKm2, provinceLat, provinceLon"
-            " FROM admin_units WHERE CAST(provinceCode AS INTEGER) = ?",
-            (int(province_code),),
-        ).fetchall()
-    finally:
-        conn.close()
-    if not rows:
-        raise ValueError(f"no coordinates for province {province_code!r}")
-    centre = (float(rows[0][5]), float(rows[0][6]))
-    by_name: dict[str, list[tuple[object, ...]]] = {}
-    by_code: dict[str, tuple[object, ...]] = {}
-    for row in rows:
-        by_name.setdefault(fold(str(row[0])), []).append(row)
-        by_code[str(row[1]).zfill(5)] = row
     places: list[_Place] = []
     for unit in units:
-        named = by_name.get(fold(unit.name), [])
-        row = named[0] if len(named) == 1 else by_code.get(unit.code)
-        if row is not None and row[2] is not None and row[3] is not None:
-            area = float(row[4] or 30.0)  # type: ignore[arg-type]
-            lat, lon = float(row[2]), float(row[3])  # type: ignore[arg-type]
-        else:
-            area, (lat, lon) = 30.0, centre
-        places.append(_Place(unit, lat, lon, math.sqrt(max(area, 1.0) / math.pi)))
+        geo = commune_geo(unit.code)
+        if geo is None:
+            raise ValueError(f"no coordinates for commune {unit.code}")
+        radius = math.sqrt(max(geo.area_km2 or 30.0, 1.0) / math.pi)
+        places.append(_Place(unit, geo.latitude, geo.longitude, radius))
     return tuple(places)
 
 
