@@ -53,7 +53,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (health, auth, users, audit, identifiers, units):
         app.include_router(module.router)
 
+    from ytehub.records.api import router as fhir
     from ytehub.web.routes import router as console
+
+    app.include_router(fhir)
 
     app.include_router(console)
     app.mount(

@@ -55,6 +55,8 @@ class Access:
     purpose: str
     source: str | None
     request_id: str | None
+    # Set when only patient/ scopes allow the access: the one person whose data it may touch.
+    compartment: str | None = None
 
     def audit(self, session: Session, action: str, outcome: str = "success", **fields: Any) -> None:
         """Record what this caller did, in the same transaction as the work."""
@@ -210,3 +212,47 @@ def out_of_area(code: str) -> DomainError:
         field="area",
         value=code,
     )
+
+
+FHIR_CONTEXTS = ("user", "system", "patient")
+
+
+def authorize_resource(
+    request: Request, principal: Principal, resource_type: str, action: str
+) -> Access:
+    """Authorise a FHIR interaction on ``resource_type`` (read or write) for any scope context;
+    a caller allowed only through patient/ scopes is confined to their own compartment."""
+    purpose: str | None = None
+    try:
+        purpose = _resolve_purpose(request, principal)
+        allowed = [
+            context
+            for context in FHIR_CONTEXTS
+            if allows(principal.scopes, Scope(context, resource_type, action))
+        ]
+        if not allowed:
+            raise DomainError(
+                "auth.scope_missing",
+                Text(
+                    f"Mã truy cập thiếu phạm vi quyền user/{resource_type}.{action}.",
+                    f"The access token lacks the scope user/{resource_type}.{action}.",
+                ),
+                status=403,
+                field="scope",
+                value=f"user/{resource_type}.{action}",
+            )
+        compartment = None
+        if allowed == ["patient"]:
+            if not principal.person_id:
+                raise DomainError(
+                    "auth.no_patient_context",
+                    Text(
+                        "Mã truy cập không gắn với người nào.",
+                        "The access token carries no patient context.",
+                    ),
+                    status=403,
+                )
+            compartment = principal.person_id
+    except DomainError as error:
+        raise _deny(request, principal, purpose, f"fhir:{resource_type}.{action}", error) from None
+    return Access(principal, purpose, source_address(request), request_id(request), compartment)

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ytehub.api.context import request_language
 from ytehub.core.errors import DomainError, Text
+from ytehub.records.errors import FhirError, Issue, operation_outcome
 
 PROBLEM = "application/problem+json"
 
@@ -20,7 +21,42 @@ _HTTP_TEXTS = {
 }
 
 
+FHIR_JSON = "application/fhir+json"
+_ISSUE_TYPES = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    413: "too-costly",
+    422: "invalid",
+    429: "throttled",
+}
+
+
+def fhir_outcome_response(
+    request: Request, status: int, issues: list[Issue], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        operation_outcome(issues, request_language(request)),
+        status_code=status,
+        headers=headers or None,
+        media_type=FHIR_JSON,
+    )
+
+
+def _is_fhir(request: Request) -> bool:
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+
+
 def problem_response(request: Request, error: DomainError) -> JSONResponse:
+    if _is_fhir(request):
+        issue = Issue(
+            "error", _ISSUE_TYPES.get(error.status, "processing"), error.message, error.field
+        )
+        return fhir_outcome_response(request, error.status, [issue], error.headers)
     return JSONResponse(
         error.as_problem(request_language(request)),
         status_code=error.status,
@@ -38,6 +74,10 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(request, exc)
 
+    @app.exception_handler(FhirError)
+    async def _fhir(request: Request, exc: FhirError) -> JSONResponse:
+        return fhir_outcome_response(request, exc.status, exc.issues, exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
@@ -51,6 +91,8 @@ def install(app: FastAPI) -> None:
             status=422,
             field=where,
         )
+        if _is_fhir(request):
+            return problem_response(request, error)
         problem = error.as_problem(request_language(request))
         problem["errors"] = [
             {"field": _location(e.get("loc", ())), "reason": e.get("msg"), "type": e.get("type")}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import ytehub.core.models  # noqa: F401  (registers the tables on Base.metadata)
+import ytehub.core.models
+import ytehub.records.models  # noqa: F401
 from ytehub.core.db import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,1 @@
+"""The shared health record: FHIR R4 resources, versioned and searchable."""

@@ -1,0 +1,495 @@
+"""FHIR R4 REST API (/fhir): read, vread, create, update, delete, history.
+
+Handlers parse the request, authorise it (scope per resource type and interaction, citizens
+confined to their own compartment), call the record store, audit, and shape the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from ytehub.api.context import request_language
+from ytehub.api.deps import Access, authorize_resource, current_principal, get_session
+from ytehub.core.security import Principal
+from ytehub.records.capability import capability_statement
+from ytehub.records.errors import FhirError, operation_outcome
+from ytehub.records.fhirdate import parse_fhir_date
+from ytehub.records.query import SearchPlan, format_search_url, parse_search
+from ytehub.records.search import SearchResult, run_search
+from ytehub.records.store import RecordStore, Stored, instant
+from ytehub.records.validation import is_resource_type
+
+FHIR_JSON = "application/fhir+json"
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+
+
+def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=FHIR_JSON)
+
+
+def _type(resource_type: str) -> str:
+    if not is_resource_type(resource_type):
+        raise FhirError.single(
+            404,
+            "not-supported",
+            f"Loại tài nguyên không được hỗ trợ: {resource_type}.",
+            f"Unsupported resource type: {resource_type}.",
+        )
+    return resource_type
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FhirError.single(
+            400, "structure", f"JSON không hợp lệ: {exc}.", f"Invalid JSON: {exc}."
+        ) from None
+    if not isinstance(body, dict):
+        raise FhirError.single(
+            400,
+            "structure",
+            "Nội dung phải là một đối tượng JSON.",
+            "The body must be a JSON object.",
+        )
+    return body
+
+
+def _if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise FhirError.single(
+            400, "invalid", f"If-Match không hợp lệ: {header}.", f"Invalid If-Match: {header}."
+        )
+    return int(value)
+
+
+def _written(request: Request, stored: Stored, resource_type: str) -> Response:
+    """Answer a write as `Prefer: return=` asks (representation by default)."""
+    resource_id = stored.resource["id"]
+    headers = {
+        "ETag": stored.etag,
+        "Last-Modified": instant(stored.last_updated),
+        "Location": f"/fhir/{resource_type}/{resource_id}/_history/{stored.version_id}",
+    }
+    status = 201 if stored.created else 200
+    prefer = request.headers.get("prefer", "")
+    if "return=minimal" in prefer:
+        return Response(status_code=status, headers=headers)
+    if "return=OperationOutcome" in prefer:
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": f"{resource_type}/{resource_id} v{stored.version_id} stored",
+                }
+            ],
+        }
+        return fhir_response(outcome, status, headers)
+    return fhir_response(stored.resource, status, headers)
+
+
+def _guard_compartment(
+    access: Access, resource_type: str, resource_id: str, person_id: str | None
+) -> None:
+    if access.compartment is None:
+        return
+    own = person_id == access.compartment or (
+        resource_type == "Patient" and resource_id == access.compartment
+    )
+    if not own:
+        raise FhirError.single(
+            403,
+            "forbidden",
+            "Người dân chỉ được xem hồ sơ của chính mình.",
+            "Citizens may only access their own record.",
+        )
+
+
+def _access(request: Request, principal: Principal, resource_type: str, action: str) -> Access:
+    return authorize_resource(request, principal, _type(resource_type), action)
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> Response:
+    """The CapabilityStatement, generated from what is implemented (no authentication)."""
+    return fhir_response(capability_statement(str(request.base_url).rstrip("/") + "/fhir"))
+
+
+def _searchset(request: Request, plan: SearchPlan, result: SearchResult) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    here = f"{base}/{plan.resource_type}"
+    links = [{"relation": "self", "url": f"{here}?{format_search_url(plan)}"}]
+    page_end = result.offset + len(result.matches)
+    if len(result.matches) == plan.count and (result.total is None or page_end < result.total):
+        following = replace(plan, cursor=f"o{page_end}")
+        links.append({"relation": "next", "url": f"{here}?{format_search_url(following)}"})
+    if result.offset > 0:
+        start = max(result.offset - plan.count, 0)
+        before = replace(plan, cursor=f"o{start}" if start else None)
+        links.append({"relation": "previous", "url": f"{here}?{format_search_url(before)}"})
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"{base}/{row.resource_type}/{row.id}",
+            "resource": _elements(row.content or {}, plan.elements),
+            "search": {"mode": "match"},
+        }
+        for row in result.matches
+    ]
+    entries += [
+        {
+            "fullUrl": f"{base}/{row.resource_type}/{row.id}",
+            "resource": row.content,
+            "search": {"mode": "include"},
+        }
+        for row in result.includes
+    ]
+    if plan.warnings:
+        entries.append(
+            {
+                "resource": operation_outcome(plan.warnings, request_language(request)),
+                "search": {"mode": "outcome"},
+            }
+        )
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": links,
+        "entry": entries,
+    }
+    if result.total is not None:
+        bundle["total"] = result.total
+    return bundle
+
+
+def _elements(resource: dict[str, Any], elements: tuple[str, ...]) -> dict[str, Any]:
+    if not elements:
+        return resource
+    kept = {k: v for k, v in resource.items() if k in {"resourceType", "id", "meta", *elements}}
+    meta = dict(kept.get("meta") or {})
+    meta["tag"] = [
+        *meta.get("tag", []),
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+            "code": "SUBSETTED",
+        },
+    ]
+    kept["meta"] = meta
+    return kept
+
+
+def _search(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    resource_type: str,
+    pairs: list[tuple[str, str]],
+) -> Response:
+    access = _access(request, principal, resource_type, "read")
+    strict = "handling=strict" in request.headers.get("prefer", "")
+    plan = parse_search(resource_type, pairs, strict=strict)
+    result = run_search(session, plan, access.compartment)
+    people = sorted({row.person_id for row in [*result.matches, *result.includes] if row.person_id})
+    for person in people or [None]:
+        access.audit(
+            session,
+            "fhir.search",
+            resource_type=resource_type,
+            person_id=person,
+            detail={"query": format_search_url(plan), "matches": len(result.matches)},
+        )
+    session.commit()
+    return fhir_response(_searchset(request, plan, result))
+
+
+@router.get("/{resource_type}")
+def search_get(
+    resource_type: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    return _search(
+        request, session, principal, resource_type, list(request.query_params.multi_items())
+    )
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(
+    resource_type: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    form = await request.form()
+    pairs = [
+        *request.query_params.multi_items(),
+        *((k, v) for k, v in form.multi_items() if isinstance(v, str)),
+    ]
+    return _search(request, session, principal, resource_type, pairs)
+
+
+@router.get("/{resource_type}/_history")
+def type_history(
+    resource_type: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "read")
+    if access.compartment is not None:
+        raise FhirError.single(
+            403,
+            "forbidden",
+            "Người dân chỉ được xem lịch sử hồ sơ của chính mình.",
+            "Citizens may only see the history of their own record.",
+        )
+    rows = RecordStore(session).history(resource_type, None, _since(request), _count(request))
+    access.audit(session, "fhir.history", resource_type=resource_type, detail={"count": len(rows)})
+    session.commit()
+    return fhir_response(_history_bundle(rows))
+
+
+@router.get("/{resource_type}/{resource_id}")
+def read(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "read")
+    store = RecordStore(session)
+    stored = store.read(resource_type, resource_id)
+    person = store.person_of(resource_type, resource_id)
+    _guard_compartment(access, resource_type, resource_id, person)
+    access.audit(
+        session, "fhir.read", resource_type=resource_type, resource_id=resource_id, person_id=person
+    )
+    session.commit()
+    return fhir_response(
+        stored.resource,
+        headers={"ETag": stored.etag, "Last-Modified": instant(stored.last_updated)},
+    )
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+def vread(
+    resource_type: str,
+    resource_id: str,
+    version_id: int,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "read")
+    store = RecordStore(session)
+    stored = store.vread(resource_type, resource_id, version_id)
+    person = store.person_of(resource_type, resource_id)
+    _guard_compartment(access, resource_type, resource_id, person)
+    access.audit(
+        session,
+        "fhir.vread",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        person_id=person,
+        detail={"version": version_id},
+    )
+    session.commit()
+    return fhir_response(stored.resource, headers={"ETag": stored.etag})
+
+
+@router.post("/{resource_type}")
+async def create(
+    resource_type: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "write")
+    body = await _body(request)
+    if body.get("resourceType") != resource_type:
+        raise FhirError.single(
+            400,
+            "invalid",
+            f"resourceType phải là {resource_type}.",
+            f"resourceType must be {resource_type}.",
+            "resourceType",
+        )
+    store = RecordStore(session)
+    condition = request.headers.get("if-none-exist")
+    if condition:
+        plan = parse_search(resource_type, parse_qsl(condition.removeprefix("?")), strict=True)
+        plan.count, plan.total = 2, "none"
+        existing = run_search(session, plan, access.compartment).matches
+        if len(existing) > 1:
+            raise FhirError.single(
+                412,
+                "multiple-matches",
+                "Điều kiện If-None-Exist khớp nhiều tài nguyên.",
+                "The If-None-Exist condition matches several resources.",
+            )
+        if existing:
+            found = existing[0]
+            access.audit(
+                session,
+                "fhir.create.exists",
+                resource_type=resource_type,
+                resource_id=found.id,
+                person_id=found.person_id,
+            )
+            session.commit()
+            return fhir_response(
+                found.content,
+                200,
+                {
+                    "ETag": f'W/"{found.version_id}"',
+                    "Location": f"/fhir/{resource_type}/{found.id}/_history/{found.version_id}",
+                },
+            )
+    stored = store.create(body)
+    person = store.person_of(resource_type, stored.resource["id"])
+    _guard_compartment(access, resource_type, stored.resource["id"], person)
+    access.audit(
+        session,
+        "fhir.create",
+        resource_type=resource_type,
+        resource_id=stored.resource["id"],
+        person_id=person,
+    )
+    session.commit()
+    return _written(request, stored, resource_type)
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "write")
+    body = await _body(request)
+    store = RecordStore(session)
+    _guard_compartment(
+        access, resource_type, resource_id, store.person_of(resource_type, resource_id)
+    )
+    stored = store.update(resource_type, resource_id, body, if_match=_if_match(request))
+    person = store.person_of(resource_type, resource_id)
+    _guard_compartment(access, resource_type, resource_id, person)
+    access.audit(
+        session,
+        "fhir.create" if stored.created else "fhir.update",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        person_id=person,
+    )
+    session.commit()
+    return _written(request, stored, resource_type)
+
+
+@router.delete("/{resource_type}/{resource_id}")
+def delete(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "write")
+    store = RecordStore(session)
+    person = store.person_of(resource_type, resource_id)
+    _guard_compartment(access, resource_type, resource_id, person)
+    version = store.delete(resource_type, resource_id)
+    access.audit(
+        session,
+        "fhir.delete",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        person_id=person,
+        detail={"version": version},
+    )
+    session.commit()
+    headers = {"ETag": f'W/"{version}"'} if version else None
+    return Response(status_code=204, headers=headers)
+
+
+def _history_bundle(rows: list[Any]) -> dict[str, Any]:
+    entries = []
+    for row in rows:
+        entry: dict[str, Any] = {
+            "fullUrl": f"/fhir/{row.resource_type}/{row.id}",
+            "request": {
+                "method": row.method,
+                "url": f"{row.resource_type}/{row.id}"
+                if row.method != "POST"
+                else row.resource_type,
+            },
+            "response": {
+                "status": {"POST": "201", "PUT": "200", "DELETE": "204"}[row.method],
+                "etag": f'W/"{row.version_id}"',
+                "lastModified": instant(row.last_updated),
+            },
+        }
+        if row.content is not None:
+            entry["resource"] = row.content
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
+
+
+def _since(request: Request) -> datetime | None:
+    value = request.query_params.get("_since")
+    return parse_fhir_date(value).low if value else None
+
+
+def _count(request: Request) -> int:
+    value = request.query_params.get("_count", "50")
+    if not value.isdigit() or not 0 < int(value) <= 1000:
+        raise FhirError.single(
+            400,
+            "invalid",
+            "_count phải từ 1 đến 1000.",
+            "_count must be between 1 and 1000.",
+            "_count",
+        )
+    return int(value)
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+def instance_history(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    access = _access(request, principal, resource_type, "read")
+    store = RecordStore(session)
+    person = store.person_of(resource_type, resource_id)
+    _guard_compartment(access, resource_type, resource_id, person)
+    rows = store.history(resource_type, resource_id, _since(request), _count(request))
+    if not rows:
+        store.read(resource_type, resource_id)  # raises the precise 404
+    access.audit(
+        session,
+        "fhir.history",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        person_id=person,
+    )
+    session.commit()
+    return fhir_response(_history_bundle(rows))

@@ -1,0 +1,344 @@
+"""Run a parsed FHIR search (:class:`SearchPlan`) against the store's index tables.
+
+The plan is turned into one SQL statement per page (SQLAlchemy Core, the same on SQLite and
+PostgreSQL): each criterion becomes an EXISTS over an index table, OR-ed within a parameter
+and AND-ed across parameters; one level of chaining becomes a nested EXISTS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session, aliased
+
+from ytehub.core.units import fold
+from ytehub.records.errors import FhirError
+from ytehub.records.fhirdate import DateRange
+from ytehub.records.models import (
+    FhirResource,
+    date_index,
+    quantity_index,
+    reference_index,
+    string_index,
+    token_index,
+)
+from ytehub.records.query import (
+    Criterion,
+    DateValue,
+    MissingValue,
+    QuantityValue,
+    ReferenceValue,
+    SearchPlan,
+    StringValue,
+    TokenValue,
+    UriValue,
+)
+
+_TABLES = {
+    "token": token_index,
+    "uri": token_index,
+    "string": string_index,
+    "date": date_index,
+    "reference": reference_index,
+    "quantity": quantity_index,
+    "number": quantity_index,
+}
+
+
+def _unsupported(criterion: Criterion, what: str) -> FhirError:
+    return FhirError.single(
+        400,
+        "not-supported",
+        f"Chưa hỗ trợ tìm kiếm {what} cho tham số {criterion.param}.",
+        f"Searching {what} is not supported yet for parameter {criterion.param}.",
+        criterion.param,
+    )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _date_match(low: Any, high: Any, value: DateValue) -> ColumnElement[bool]:
+    r: DateRange = value.range
+    prefix = value.prefix
+    if prefix == "eq":
+        return and_(low >= r.low, high <= r.high)
+    if prefix == "ne":
+        return not_(and_(low >= r.low, high <= r.high))
+    if prefix == "gt":
+        return high > r.high
+    if prefix == "lt":
+        return low < r.low
+    if prefix == "ge":
+        return high >= r.low
+    if prefix == "le":
+        return low <= r.high
+    if prefix == "sa":
+        return low > r.high
+    if prefix == "eb":
+        return high < r.low
+    # ap: within 10 % of the distance to now (at least a day), as the specification suggests
+    distance = abs(datetime.now(UTC) - r.low)
+    slack = max(timedelta(days=1), distance / 10)
+    return and_(low <= r.high + slack, high >= r.low - slack)
+
+
+def _number_match(column: Any, prefix: str, number: Decimal) -> ColumnElement[bool]:
+    # eq/ne/ap honour the precision written: 5.4 means [5.35, 5.45)
+    exponent = number.as_tuple().exponent
+    half = Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0) / 2
+    if prefix in ("eq", "ap"):
+        widen = half if prefix == "eq" else max(half, abs(number) / 10)
+        return and_(column >= number - widen, column < number + widen)
+    return {
+        "ne": or_(column < number - half, column >= number + half),
+        "gt": column > number,
+        "lt": column < number,
+        "ge": column >= number,
+        "le": column <= number,
+        "sa": column > number,
+        "eb": column < number,
+    }[prefix]
+
+
+def _value_match(criterion: Criterion, table: Any, value: Any) -> ColumnElement[bool]:
+    if isinstance(value, TokenValue):
+        parts = []
+        if value.code is not None:
+            parts.append(table.c.code == value.code)
+        if not value.any_system:
+            parts.append(
+                table.c.system.is_(None) if value.system is None else table.c.system == value.system
+            )
+        return and_(*parts) if parts else true()
+    if isinstance(value, UriValue):
+        if criterion.modifier == "below":
+            return table.c.code.like(_like_escape(value.uri) + "%", escape="\\")
+        return table.c.code == value.uri
+    if isinstance(value, StringValue):
+        if criterion.modifier == "exact":
+            return table.c.exact == value.text
+        folded = _like_escape(fold(value.text))
+        pattern = f"%{folded}%" if criterion.modifier == "contains" else f"{folded}%"
+        return table.c.value.like(pattern, escape="\\")
+    if isinstance(value, DateValue):
+        return _date_match(table.c.low, table.c.high, value)
+    if isinstance(value, ReferenceValue):
+        parts = []
+        if value.id is not None:
+            parts.append(table.c.target_id == value.id)
+            if value.target_type is not None:
+                parts.append(table.c.target_type == value.target_type)
+        elif value.url is not None:
+            parts.append(table.c.url == value.url)
+        return and_(*parts) if parts else false()
+    if isinstance(value, QuantityValue):
+        parts = [_number_match(table.c.value, value.prefix, value.number)]
+        if value.system is not None:
+            parts.append(table.c.system == value.system)
+        if value.code is not None:
+            parts.append(or_(table.c.code == value.code, table.c.unit == value.code))
+        return and_(*parts)
+    number = getattr(value, "number", None)
+    if number is not None:
+        return _number_match(table.c.value, value.prefix, number)
+    raise _unsupported(criterion, type(value).__name__)
+
+
+def _owned(table: Any, resource_type: str, owner_id: Any, param: str) -> ColumnElement[bool]:
+    return and_(
+        table.c.resource_type == resource_type,
+        table.c.resource_id == owner_id,
+        table.c.param == param,
+    )
+
+
+def criterion_clause(resource_type: str, owner: Any, criterion: Criterion) -> ColumnElement[bool]:
+    """A boolean SQL expression over ``owner`` (a FhirResource alias) for one criterion."""
+    if criterion.param == "_id":
+        return owner.id.in_([v.code for v in criterion.values if isinstance(v, TokenValue)])
+    if criterion.param == "_lastUpdated":
+        return or_(
+            *(
+                _date_match(owner.last_updated, owner.last_updated, v)
+                for v in criterion.values
+                if isinstance(v, DateValue)
+            )
+        )
+    if criterion.chain is not None:
+        chain = criterion.chain
+        target = aliased(FhirResource)
+        inner = criterion_clause(chain.target_type, target, chain.inner)
+        refs = reference_index
+        return exists(
+            select(1)
+            .select_from(refs)
+            .join(
+                target,
+                and_(target.resource_type == refs.c.target_type, target.id == refs.c.target_id),
+            )
+            .where(
+                _owned(refs, resource_type, owner.id, chain.reference_param),
+                refs.c.target_type == chain.target_type,
+                target.deleted.is_(False),
+                inner,
+            )
+        )
+    table = _TABLES.get(criterion.type)
+    if table is None:
+        raise _unsupported(criterion, criterion.type)
+    owned = _owned(table, resource_type, owner.id, criterion.param)
+    if criterion.modifier == "missing":
+        missing = any(isinstance(v, MissingValue) and v.missing for v in criterion.values)
+        present = exists(select(1).select_from(table).where(owned))
+        return not_(present) if missing else present
+    if criterion.modifier in ("text", "of-type", "identifier", "above"):
+        raise _unsupported(criterion, f":{criterion.modifier}")
+    matches = or_(*(_value_match(criterion, table, v) for v in criterion.values))
+    found = exists(select(1).select_from(table).where(owned, matches))
+    return not_(found) if criterion.modifier == "not" else found
+
+
+@dataclass(slots=True)
+class SearchResult:
+    matches: list[FhirResource]
+    total: int | None
+    offset: int
+    includes: list[FhirResource] = field(default_factory=list)
+
+
+def _base(plan: SearchPlan, compartment: str | None) -> Select[Any]:
+    query = select(FhirResource).where(
+        FhirResource.resource_type == plan.resource_type, FhirResource.deleted.is_(False)
+    )
+    for criterion in plan.criteria:
+        query = query.where(criterion_clause(plan.resource_type, FhirResource, criterion))
+    if compartment is not None:
+        if plan.resource_type == "Patient":
+            query = query.where(FhirResource.id == compartment)
+        else:
+            query = query.where(FhirResource.person_id == compartment)
+    return query
+
+
+def _sort_key(plan: SearchPlan, key: Any) -> Any:
+    if key.param == "_id":
+        return FhirResource.id
+    if key.param == "_lastUpdated":
+        return FhirResource.last_updated
+    table = _TABLES.get(key.type)
+    column = {"date": "low", "string": "value", "token": "code"}.get(key.type)
+    if table is None or column is None:
+        raise FhirError.single(
+            400,
+            "not-supported",
+            f"Không sắp xếp được theo {key.param}.",
+            f"Cannot sort by {key.param}.",
+            "_sort",
+        )
+    aggregate = func.max if key.descending else func.min
+    return (
+        select(aggregate(table.c[column]))
+        .where(_owned(table, plan.resource_type, FhirResource.id, key.param))
+        .scalar_subquery()
+    )
+
+
+def offset_of(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.startswith("o") or not cursor[1:].isdigit():
+        raise FhirError.single(
+            400, "invalid", "Con trỏ trang không hợp lệ.", "Invalid page cursor.", "_cursor"
+        )
+    return int(cursor[1:])
+
+
+def run_search(session: Session, plan: SearchPlan, compartment: str | None = None) -> SearchResult:
+    """Matches for one page (plus the total when asked), in a stable order."""
+    query = _base(plan, compartment)
+    offset = offset_of(plan.cursor)
+    total = None
+    if plan.total != "none" or plan.summary == "count":
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+    if plan.summary == "count" or plan.count == 0:
+        return SearchResult([], total, offset)
+    order = []
+    for key in plan.sort:
+        expression = _sort_key(plan, key)
+        order.append(expression.desc() if key.descending else expression.asc())
+    order += [FhirResource.last_updated.asc(), FhirResource.id.asc()]
+    rows = list(session.scalars(query.order_by(*order).offset(offset).limit(plan.count)))
+    result = SearchResult(rows, total, offset)
+    result.includes = _includes(session, plan, rows, compartment)
+    return result
+
+
+def _includes(
+    session: Session, plan: SearchPlan, rows: list[FhirResource], compartment: str | None
+) -> list[FhirResource]:
+    if not rows or not (plan.includes or plan.revincludes):
+        return []
+    ids = [row.id for row in rows]
+    found: dict[tuple[str, str], FhirResource] = {}
+    refs = reference_index
+    for include in plan.includes:
+        conditions = [refs.c.resource_type == plan.resource_type, refs.c.resource_id.in_(ids)]
+        if include.param != "*":
+            conditions.append(refs.c.param == include.param)
+        if include.target_type:
+            conditions.append(refs.c.target_type == include.target_type)
+        targets = select(refs.c.target_type, refs.c.target_id).where(*conditions).subquery()
+        for row in session.scalars(
+            select(FhirResource)
+            .join(
+                targets,
+                and_(
+                    FhirResource.resource_type == targets.c.target_type,
+                    FhirResource.id == targets.c.target_id,
+                ),
+            )
+            .where(FhirResource.deleted.is_(False))
+            .distinct()
+        ):
+            found[(row.resource_type, row.id)] = row
+    for include in plan.revincludes:
+        sources = select(refs.c.resource_id).where(
+            refs.c.resource_type == include.source_type,
+            refs.c.param == include.param,
+            refs.c.target_type == plan.resource_type,
+            refs.c.target_id.in_(ids),
+        )
+        for row in session.scalars(
+            select(FhirResource).where(
+                FhirResource.resource_type == include.source_type,
+                FhirResource.deleted.is_(False),
+                FhirResource.id.in_(sources),
+            )
+        ):
+            found[(row.resource_type, row.id)] = row
+    matched = {(row.resource_type, row.id) for row in rows}
+    included = [row for key, row in found.items() if key not in matched]
+    if compartment is not None:
+        included = [
+            r
+            for r in included
+            if r.person_id == compartment or (r.resource_type == "Patient" and r.id == compartment)
+        ]
+    return included

@@ -1,0 +1,89 @@
+"""Structural validation of incoming resources against the FHIR R4 models.
+
+``fhir.resources`` 8 ships R5 by default; its ``R4B`` package is the R4-compatible model set
+(R4B changed none of the resources the platform stores in a way that matters here).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from ytehub.core.errors import Text
+from ytehub.records.errors import FhirError, Issue
+
+
+@cache
+def _model(resource_type: str) -> Any:
+    try:
+        model = get_fhir_model_class(resource_type)
+    except (KeyError, ValueError):
+        return None
+    # Only resources, not data types (get_fhir_model_class also knows "HumanName").
+    return model if issubclass(model, Resource) else None
+
+
+def is_resource_type(name: str) -> bool:
+    return _model(name) is not None
+
+
+def _path(resource_type: str, loc: tuple[Any, ...]) -> str:
+    parts = [resource_type]
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def validate(resource: Any, expected_type: str | None = None) -> dict[str, Any]:
+    """Check ``resource`` is a well-formed FHIR R4 resource (of ``expected_type`` when given);
+    every problem becomes an OperationOutcome issue naming the element."""
+    if not isinstance(resource, dict):
+        raise FhirError.single(
+            400,
+            "structure",
+            "Nội dung phải là một đối tượng JSON.",
+            "The body must be a JSON object.",
+        )
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise FhirError.single(
+            400, "required", "Thiếu resourceType.", "resourceType is missing.", "resourceType"
+        )
+    if expected_type is not None and resource_type != expected_type:
+        raise FhirError.single(
+            400,
+            "invalid",
+            f"resourceType là {resource_type} nhưng địa chỉ là của {expected_type}.",
+            f"resourceType is {resource_type} but the address is for {expected_type}.",
+            "resourceType",
+        )
+    model = _model(resource_type)
+    if model is None:
+        raise FhirError.single(
+            400,
+            "not-supported",
+            f"Loại tài nguyên không được hỗ trợ: {resource_type}.",
+            f"Unsupported resource type: {resource_type}.",
+            "resourceType",
+        )
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        issues = [
+            Issue(
+                "error",
+                "invalid" if error["type"] != "missing" else "required",
+                Text(f"Giá trị không hợp lệ: {error['msg']}", f"Invalid value: {error['msg']}"),
+                _path(resource_type, tuple(error["loc"])),
+            )
+            for error in exc.errors()[:20]
+        ]
+        raise FhirError(400, issues) from None
+    return resource
