@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -32,6 +33,11 @@ from ytehub.records.models import (
 from ytehub.records.validation import validate
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+QUANTITY_LIMIT = Decimal(10) ** 16  # what Numeric(24, 8) holds
+
+
+def _cut(value: str | None, size: int) -> str | None:
+    return value[:size] if value is not None else None
 
 
 def now() -> datetime:
@@ -202,19 +208,28 @@ class RecordStore:
             )
 
     def _index(self, resource_type: str, resource_id: str, body: dict[str, Any]) -> None:
+        """Write the index rows, cut to the columns' sizes so both databases accept them."""
         rows = extract(body)
         owner = {"resource_type": resource_type, "resource_id": resource_id}
         batches = (
             (
                 token_index,
                 [
-                    {**owner, "param": r.param, "system": r.system, "code": r.code}
+                    {
+                        **owner,
+                        "param": r.param,
+                        "system": _cut(r.system, 256),
+                        "code": _cut(r.code, 256),
+                    }
                     for r in rows.tokens
                 ],
             ),
             (
                 string_index,
-                [{**owner, "param": r.param, "value": r.value[:512]} for r in rows.strings],
+                [
+                    {**owner, "param": r.param, "value": r.value[:512], "exact": r.exact[:512]}
+                    for r in rows.strings
+                ],
             ),
             (
                 date_index,
@@ -227,7 +242,7 @@ class RecordStore:
                         **owner,
                         "param": r.param,
                         "target_type": r.target_type,
-                        "target_id": r.target_id,
+                        "target_id": _cut(r.target_id, 64),
                         "url": r.url[:512],
                     }
                     for r in rows.references
@@ -240,11 +255,12 @@ class RecordStore:
                         **owner,
                         "param": r.param,
                         "value": r.value,
-                        "system": r.system,
-                        "code": r.code,
-                        "unit": r.unit,
+                        "system": _cut(r.system, 256),
+                        "code": _cut(r.code, 64),
+                        "unit": _cut(r.unit, 64),
                     }
                     for r in rows.quantities
+                    if abs(r.value) < QUANTITY_LIMIT
                 ],
             ),
         )
