@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ytehub.api.context import request_language
 from ytehub.api.deps import Access, authorize_resource, current_principal, get_session
 from ytehub.core.security import Principal
+from ytehub.records.bundles import EntryContext, process_bundle
 from ytehub.records.capability import capability_statement
 from ytehub.records.errors import FhirError, operation_outcome
 from ytehub.records.fhirdate import parse_fhir_date
@@ -121,6 +122,25 @@ def _guard_compartment(
 
 def _access(request: Request, principal: Principal, resource_type: str, action: str) -> Access:
     return authorize_resource(request, principal, _type(resource_type), action)
+
+
+@router.post("")
+@router.post("/")
+async def bundle(
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Batch or transaction Bundle."""
+    body = await _body(request)
+    context = EntryContext(
+        authorize=lambda resource_type, action: _access(request, principal, resource_type, action),
+        guard=_guard_compartment,
+        base_url=str(request.base_url).rstrip("/") + "/fhir",
+    )
+    answer = process_bundle(session, context, body)
+    session.commit()
+    return fhir_response(answer)
 
 
 @router.get("/metadata")
