@@ -23,7 +23,7 @@ from ytehub.records.capability import capability_statement
 from ytehub.records.errors import FhirError, operation_outcome
 from ytehub.records.fhirdate import parse_fhir_date
 from ytehub.records.query import SearchPlan, format_search_url, parse_search
-from ytehub.records.search import SearchResult, run_search
+from ytehub.records.search import SearchResult, run_search, visible
 from ytehub.records.store import RecordStore, Stored, instant
 from ytehub.records.validation import is_resource_type
 
@@ -120,6 +120,22 @@ def _guard_compartment(
         )
 
 
+def _reach(session: Session, access: Access, resource_type: str, resource_id: str) -> None:
+    """Refuse what lies outside the caller's area (communes, or facility)."""
+    if not visible(session, resource_type, resource_id, access.principal.area):
+        raise FhirError.single(
+            403,
+            "forbidden",
+            f"{resource_type}/{resource_id} nằm ngoài địa bàn được giao.",
+            f"{resource_type}/{resource_id} is outside your assigned area.",
+        )
+
+
+def writer_facility(access: Access) -> str | None:
+    area = access.principal.area
+    return area.codes[0] if area.kind == "facility" else None
+
+
 def _access(request: Request, principal: Principal, resource_type: str, action: str) -> Access:
     return authorize_resource(request, principal, _type(resource_type), action)
 
@@ -136,6 +152,10 @@ async def bundle(
     context = EntryContext(
         authorize=lambda resource_type, action: _access(request, principal, resource_type, action),
         guard=_guard_compartment,
+        reach=lambda access, resource_type, resource_id: _reach(
+            session, access, resource_type, resource_id
+        ),
+        facility=writer_facility,
         base_url=str(request.base_url).rstrip("/") + "/fhir",
     )
     answer = process_bundle(session, context, body)
@@ -221,7 +241,7 @@ def _search(
     access = _access(request, principal, resource_type, "read")
     strict = "handling=strict" in request.headers.get("prefer", "")
     plan = parse_search(resource_type, pairs, strict=strict)
-    result = run_search(session, plan, access.compartment)
+    result = run_search(session, plan, access.compartment, access.principal.area)
     people = sorted({row.person_id for row in [*result.matches, *result.includes] if row.person_id})
     for person in people or [None]:
         access.audit(
@@ -296,6 +316,7 @@ def read(
     stored = store.read(resource_type, resource_id)
     person = store.person_of(resource_type, resource_id)
     _guard_compartment(access, resource_type, resource_id, person)
+    _reach(session, access, resource_type, resource_id)
     access.audit(
         session, "fhir.read", resource_type=resource_type, resource_id=resource_id, person_id=person
     )
@@ -320,6 +341,7 @@ def vread(
     stored = store.vread(resource_type, resource_id, version_id)
     person = store.person_of(resource_type, resource_id)
     _guard_compartment(access, resource_type, resource_id, person)
+    _reach(session, access, resource_type, resource_id)
     access.audit(
         session,
         "fhir.vread",
@@ -354,7 +376,7 @@ async def create(
     if condition:
         plan = parse_search(resource_type, parse_qsl(condition.removeprefix("?")), strict=True)
         plan.count, plan.total = 2, "none"
-        existing = run_search(session, plan, access.compartment).matches
+        existing = run_search(session, plan, access.compartment, access.principal.area).matches
         if len(existing) > 1:
             raise FhirError.single(
                 412,
@@ -380,9 +402,10 @@ async def create(
                     "Location": f"/fhir/{resource_type}/{found.id}/_history/{found.version_id}",
                 },
             )
-    stored = store.create(body)
+    stored = store.create(body, facility_code=writer_facility(access))
     person = store.person_of(resource_type, stored.resource["id"])
     _guard_compartment(access, resource_type, stored.resource["id"], person)
+    _reach(session, access, resource_type, stored.resource["id"])
     access.audit(
         session,
         "fhir.create",
@@ -408,9 +431,18 @@ async def update(
     _guard_compartment(
         access, resource_type, resource_id, store.person_of(resource_type, resource_id)
     )
-    stored = store.update(resource_type, resource_id, body, if_match=_if_match(request))
+    if store.person_of(resource_type, resource_id) is not None:
+        _reach(session, access, resource_type, resource_id)
+    stored = store.update(
+        resource_type,
+        resource_id,
+        body,
+        if_match=_if_match(request),
+        facility_code=writer_facility(access),
+    )
     person = store.person_of(resource_type, resource_id)
     _guard_compartment(access, resource_type, resource_id, person)
+    _reach(session, access, resource_type, resource_id)
     access.audit(
         session,
         "fhir.create" if stored.created else "fhir.update",
@@ -434,6 +466,7 @@ def delete(
     store = RecordStore(session)
     person = store.person_of(resource_type, resource_id)
     _guard_compartment(access, resource_type, resource_id, person)
+    _reach(session, access, resource_type, resource_id)
     version = store.delete(resource_type, resource_id)
     access.audit(
         session,
@@ -501,6 +534,8 @@ def instance_history(
     store = RecordStore(session)
     person = store.person_of(resource_type, resource_id)
     _guard_compartment(access, resource_type, resource_id, person)
+    if person is not None or resource_type == "Patient":
+        _reach(session, access, resource_type, resource_id)
     rows = store.history(resource_type, resource_id, _since(request), _count(request))
     if not rows:
         store.read(resource_type, resource_id)  # raises the precise 404

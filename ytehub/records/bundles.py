@@ -32,6 +32,8 @@ class EntryContext:
 
     authorize: Callable[[str, str], Any]  # (resource_type, "read"|"write") -> Access
     guard: Callable[[Any, str, str, str | None], None]  # compartment check
+    reach: Callable[[Any, str, str], None]  # area check
+    facility: Callable[[Any], str | None]  # the writer's facility code, if facility-scoped
     base_url: str
 
 
@@ -176,7 +178,13 @@ def _preauthorised(context: EntryContext, entries: list[Any], kind: str) -> Entr
             raise decision
         return decision
 
-    return EntryContext(authorize=decided, guard=context.guard, base_url=context.base_url)
+    return EntryContext(
+        authorize=decided,
+        guard=context.guard,
+        reach=context.reach,
+        facility=context.facility,
+        base_url=context.base_url,
+    )
 
 
 def _method(index: int, entry: Any) -> str:
@@ -214,7 +222,7 @@ def _existing(session: Session, access: Any, resource_type: str, condition: str)
     """The one resource an ``ifNoneExist`` condition finds, or None; several is an error."""
     plan = parse_search(resource_type, parse_qsl(condition.removeprefix("?")), strict=True)
     plan.count, plan.total = 2, "none"
-    found = run_search(session, plan, access.compartment).matches
+    found = run_search(session, plan, access.compartment, access.principal.area).matches
     if len(found) > 1:
         raise FhirError.single(
             412,
@@ -285,6 +293,7 @@ def _one(
             stored = store.read(resource_type, resource_id)
             person = store.person_of(resource_type, resource_id)
             context.guard(access, resource_type, resource_id, person)
+            context.reach(access, resource_type, resource_id)
             access.audit(
                 session,
                 "fhir.read",
@@ -294,7 +303,7 @@ def _one(
             )
             return {"resource": stored.resource, "response": {"status": "200", "etag": stored.etag}}
         plan = parse_search(resource_type, query, strict=False)
-        result = run_search(session, plan, access.compartment)
+        result = run_search(session, plan, access.compartment, access.principal.area)
         access.audit(
             session,
             "fhir.search",
@@ -316,6 +325,8 @@ def _one(
             raise _bad(index, "DELETE cần Type/id.", "DELETE needs Type/id.", "request.url")
         person = store.person_of(resource_type, resource_id)
         context.guard(access, resource_type, resource_id, person)
+        if person is not None:
+            context.reach(access, resource_type, resource_id)
         version = store.delete(resource_type, resource_id)
         access.audit(
             session,
@@ -354,7 +365,9 @@ def _one(
                 }
         full_url = entry.get("fullUrl")
         new_id = mapping.get(full_url, "").partition("/")[2] if isinstance(full_url, str) else ""
-        stored = store.create(resource, resource_id=new_id or None)
+        stored = store.create(
+            resource, resource_id=new_id or None, facility_code=context.facility(access)
+        )
     else:
         if not resource_id:
             raise _bad(index, "PUT cần Type/id.", "PUT needs Type/id.", "request.url")
@@ -363,10 +376,17 @@ def _one(
         )
         if_match = request.get("ifMatch")
         version = int(str(if_match).removeprefix("W/").strip('"')) if if_match else None
-        stored = store.update(resource_type, resource_id, resource, if_match=version)
+        stored = store.update(
+            resource_type,
+            resource_id,
+            resource,
+            if_match=version,
+            facility_code=context.facility(access),
+        )
     new_id = stored.resource["id"]
     person = store.person_of(resource_type, new_id)
     context.guard(access, resource_type, new_id, person)
+    context.reach(access, resource_type, new_id)
     access.audit(
         session,
         "fhir.create" if stored.created else "fhir.update",

@@ -35,11 +35,17 @@ class FhirResource(Base):
     last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     person_id: Mapped[str | None] = mapped_column(String(64))
+    # For Patients: the commune of residence (2025 code), for commune-scoped access.
+    commune_code: Mapped[str | None] = mapped_column(String(5))
+    # The facility whose system or staff wrote it, for facility-scoped access.
+    facility_code: Mapped[str | None] = mapped_column(String(16))
     content: Mapped[dict[str, object] | None] = mapped_column(JsonDoc)
 
     __table_args__ = (
         Index("ix_fhir_resources_type_updated", "resource_type", "last_updated", "id"),
         Index("ix_fhir_resources_person", "person_id", "resource_type"),
+        Index("ix_fhir_resources_commune", "commune_code"),
+        Index("ix_fhir_resources_facility", "facility_code", "person_id"),
     )
 
 

@@ -23,9 +23,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.orm import Session, aliased
 
+from ytehub.core.security import AreaScope
 from ytehub.core.units import fold
 from ytehub.records.errors import FhirError
 from ytehub.records.fhirdate import DateRange
@@ -223,7 +225,31 @@ class SearchResult:
     includes: list[FhirResource] = field(default_factory=list)
 
 
-def _base(plan: SearchPlan, compartment: str | None) -> Select[Any]:
+def area_clause(area: AreaScope | None) -> ColumnElement[bool] | None:
+    """Which resources an area scope reaches: Patients living in its communes and everything
+    about them; for a facility, what it wrote and the Patients it wrote about."""
+    if area is None or area.kind == "province":
+        return None
+    if area.kind == "communes":
+        residents = select(FhirResource.id).where(
+            FhirResource.resource_type == "Patient",
+            FhirResource.commune_code.in_(area.codes),
+        )
+        return or_(
+            and_(
+                FhirResource.resource_type == "Patient", FhirResource.commune_code.in_(area.codes)
+            ),
+            and_(FhirResource.resource_type != "Patient", FhirResource.person_id.in_(residents)),
+        )
+    writer = aliased(FhirResource)
+    patients_seen = select(writer.person_id).where(writer.facility_code.in_(area.codes))
+    return or_(
+        FhirResource.facility_code.in_(area.codes),
+        and_(FhirResource.resource_type == "Patient", FhirResource.id.in_(patients_seen)),
+    )
+
+
+def _base(plan: SearchPlan, compartment: str | None, area: AreaScope | None) -> Select[Any]:
     query = select(FhirResource).where(
         FhirResource.resource_type == plan.resource_type, FhirResource.deleted.is_(False)
     )
@@ -234,6 +260,9 @@ def _base(plan: SearchPlan, compartment: str | None) -> Select[Any]:
             query = query.where(FhirResource.id == compartment)
         else:
             query = query.where(FhirResource.person_id == compartment)
+    reach = area_clause(area)
+    if reach is not None:
+        query = query.where(reach)
     return query
 
 
@@ -270,9 +299,14 @@ def offset_of(cursor: str | None) -> int:
     return int(cursor[1:])
 
 
-def run_search(session: Session, plan: SearchPlan, compartment: str | None = None) -> SearchResult:
+def run_search(
+    session: Session,
+    plan: SearchPlan,
+    compartment: str | None = None,
+    area: AreaScope | None = None,
+) -> SearchResult:
     """Matches for one page (plus the total when asked), in a stable order."""
-    query = _base(plan, compartment)
+    query = _base(plan, compartment, area)
     offset = offset_of(plan.cursor)
     total = None
     if plan.total != "none" or plan.summary == "count":
@@ -286,12 +320,16 @@ def run_search(session: Session, plan: SearchPlan, compartment: str | None = Non
     order += [FhirResource.last_updated.asc(), FhirResource.id.asc()]
     rows = list(session.scalars(query.order_by(*order).offset(offset).limit(plan.count)))
     result = SearchResult(rows, total, offset)
-    result.includes = _includes(session, plan, rows, compartment)
+    result.includes = _includes(session, plan, rows, compartment, area)
     return result
 
 
 def _includes(
-    session: Session, plan: SearchPlan, rows: list[FhirResource], compartment: str | None
+    session: Session,
+    plan: SearchPlan,
+    rows: list[FhirResource],
+    compartment: str | None,
+    area: AreaScope | None,
 ) -> list[FhirResource]:
     if not rows or not (plan.includes or plan.revincludes):
         return []
@@ -341,4 +379,28 @@ def _includes(
             for r in included
             if r.person_id == compartment or (r.resource_type == "Patient" and r.id == compartment)
         ]
+    reach = area_clause(area)
+    if reach is not None and included:
+        keys = [(r.resource_type, r.id) for r in included]
+        shown = set(
+            session.execute(
+                select(FhirResource.resource_type, FhirResource.id).where(
+                    tuple_(FhirResource.resource_type, FhirResource.id).in_(keys), reach
+                )
+            ).tuples()
+        )
+        included = [r for r in included if (r.resource_type, r.id) in shown]
     return included
+
+
+def visible(session: Session, resource_type: str, resource_id: str, area: AreaScope | None) -> bool:
+    """Whether one resource lies inside an area scope."""
+    reach = area_clause(area)
+    if reach is None:
+        return True
+    count = session.scalar(
+        select(func.count())
+        .select_from(FhirResource)
+        .where(FhirResource.resource_type == resource_type, FhirResource.id == resource_id, reach)
+    )
+    return bool(count)

@@ -62,6 +62,20 @@ def check_id(resource_id: str, expression: str = "id") -> str:
     return resource_id
 
 
+COMMUNE_EXTENSION = "urn:ytehub:ext:commune-code"
+
+
+def commune_of(patient: dict[str, Any]) -> str | None:
+    """The commune (2025 code) of a Patient's first address that carries one."""
+    for address in patient.get("address") or []:
+        for extension in (address.get("extension") or []) if isinstance(address, dict) else []:
+            if isinstance(extension, dict) and extension.get("url") == COMMUNE_EXTENSION:
+                code = extension.get("valueCode") or extension.get("valueString")
+                if isinstance(code, str) and len(code) <= 5:
+                    return code
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A resource as stored, with its version and time."""
@@ -82,7 +96,12 @@ class RecordStore:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def create(self, resource: dict[str, Any], resource_id: str | None = None) -> Stored:
+    def create(
+        self,
+        resource: dict[str, Any],
+        resource_id: str | None = None,
+        facility_code: str | None = None,
+    ) -> Stored:
         resource = validate(resource)
         resource_type = resource["resourceType"]
         new_id = check_id(resource_id) if resource_id else str(uuid.uuid4())
@@ -94,7 +113,7 @@ class RecordStore:
                 f"{resource_type}/{new_id} already exists.",
                 "id",
             )
-        return self._write(resource_type, new_id, resource, None, "POST")
+        return self._write(resource_type, new_id, resource, None, "POST", facility_code)
 
     def update(
         self,
@@ -102,6 +121,7 @@ class RecordStore:
         resource_id: str,
         resource: dict[str, Any],
         if_match: int | None = None,
+        facility_code: str | None = None,
     ) -> Stored:
         """Update, or create with the client's id (update-as-create)."""
         check_id(resource_id)
@@ -125,7 +145,7 @@ class RecordStore:
                     f"Phiên bản hiện tại là {actual}, không phải {if_match} (If-Match).",
                     f"The current version is {actual}, not {if_match} (If-Match).",
                 )
-        return self._write(resource_type, resource_id, resource, current, "PUT")
+        return self._write(resource_type, resource_id, resource, current, "PUT", facility_code)
 
     def delete(self, resource_type: str, resource_id: str) -> int | None:
         """Delete (a new, empty version); deleting what is gone or absent is not an error."""
@@ -157,6 +177,7 @@ class RecordStore:
         resource: dict[str, Any],
         current: FhirResource | None,
         method: str,
+        facility_code: str | None = None,
     ) -> Stored:
         moment = now()
         version = (current.version_id if current is not None else 0) + 1
@@ -169,6 +190,7 @@ class RecordStore:
         body["meta"] = meta
         people = patient_refs(body)
         person_id = next(iter(people)) if len(people) == 1 else None
+        commune = commune_of(body) if resource_type == "Patient" else None
         if current is None:
             self.session.add(
                 FhirResource(
@@ -178,12 +200,16 @@ class RecordStore:
                     last_updated=moment,
                     deleted=False,
                     person_id=person_id,
+                    commune_code=commune,
+                    facility_code=facility_code,
                     content=body,
                 )
             )
         else:
             current.version_id, current.last_updated = version, moment
             current.deleted, current.person_id, current.content = False, person_id, body
+            current.commune_code = commune
+            current.facility_code = facility_code or current.facility_code
             self._clear_index(resource_type, resource_id)
         self.session.add(
             FhirVersion(

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 21:31:06.839997
+Create Date: 2026-11-24 21:36:18.085614
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def upgrade() -> None:
         sa.Column("last_updated", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("person_id", sa.String(length=64), nullable=True),
+        sa.Column("commune_code", sa.String(length=5), nullable=True),
+        sa.Column("facility_code", sa.String(length=16), nullable=True),
         sa.Column(
             "content",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -119,6 +121,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("resource_type", "id", name=op.f("pk_fhir_resources")),
     )
     with op.batch_alter_table("fhir_resources", schema=None) as batch_op:
+        batch_op.create_index("ix_fhir_resources_commune", ["commune_code"], unique=False)
+        batch_op.create_index(
+            "ix_fhir_resources_facility", ["facility_code", "person_id"], unique=False
+        )
         batch_op.create_index(
             "ix_fhir_resources_person", ["person_id", "resource_type"], unique=False
         )
@@ -152,6 +158,8 @@ def downgrade() -> None:
     with op.batch_alter_table("fhir_resources", schema=None) as batch_op:
         batch_op.drop_index("ix_fhir_resources_type_updated")
         batch_op.drop_index("ix_fhir_resources_person")
+        batch_op.drop_index("ix_fhir_resources_facility")
+        batch_op.drop_index("ix_fhir_resources_commune")
 
     op.drop_table("fhir_resources")
     with op.batch_alter_table("fhir_idx_token", schema=None) as batch_op:
