@@ -177,3 +177,39 @@ def test_every_access_is_audited_with_the_person(client: TestClient, db: Databas
         ("fhir.read", "Condition", "p9"),
     ]
     assert all(e.purpose == "TREAT" for e in events)
+
+
+def test_everything_and_system_history(client: TestClient, db: Database) -> None:
+    headers = _clinician(client, db)
+    client.put("/fhir/Patient/ev1", json=patient(id="ev1"), headers=headers)
+    for n in range(3):
+        enc = {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/ev1"},
+        }
+        client.post("/fhir/Encounter", json=enc, headers=headers)
+    client.put("/fhir/Patient/other", json=patient(id="other"), headers=headers)
+    first = client.get(
+        "/fhir/Patient/ev1/$everything", params={"_count": "3"}, headers=headers
+    ).json()
+    assert first["total"] == 4 and first["entry"][0]["resource"]["resourceType"] == "Patient"
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    rest = client.get(following, headers=headers).json()
+    assert len(rest["entry"]) == 1 and rest["entry"][0]["resource"]["resourceType"] == "Encounter"
+    history = client.get("/fhir/_history", headers=headers).json()
+    assert history["type"] == "history" and history["total"] == 5
+    add_user(db, "qt", "admin")
+    admin = bearer(token_for(client, "qt"))
+    assert client.get("/fhir/_history", headers=admin).status_code == 403
+
+
+def test_required_code_bindings(client: TestClient, db: Database) -> None:
+    headers = _clinician(client, db)
+    response = client.post("/fhir/Patient", json=patient(gender="robot"), headers=headers)
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "code-invalid" and issue["expression"] == ["Patient.gender"]
+    encounter = {"resourceType": "Encounter", "status": "done", "class": {"code": "AMB"}}
+    assert client.post("/fhir/Encounter", json=encounter, headers=headers).status_code == 400

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from ytehub.api.context import request_language
 from ytehub.api.deps import Access, authorize_resource, current_principal, get_session
-from ytehub.core.security import Principal
+from ytehub.core.security import Principal, Scope, allows
 from ytehub.records.bundles import EntryContext, process_bundle
 from ytehub.records.capability import capability_statement
 from ytehub.records.errors import FhirError, operation_outcome
 from ytehub.records.fhirdate import parse_fhir_date
 from ytehub.records.query import SearchPlan, format_search_url, parse_search
-from ytehub.records.search import SearchResult, run_search, visible
+from ytehub.records.search import SearchResult, offset_of, run_search, visible
 from ytehub.records.store import RecordStore, Stored, instant
 from ytehub.records.validation import is_resource_type
 
@@ -255,6 +255,79 @@ def _search(
     return fhir_response(_searchset(request, plan, result))
 
 
+@router.get("/_history")
+def system_history(
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    """History across every type: for callers allowed to read everything, province-wide."""
+    access = _access(request, principal, "Patient", "read")
+    if (
+        not allows(principal.scopes, Scope("user", "*", "read"))
+        and not allows(principal.scopes, Scope("system", "*", "read"))
+    ) or principal.area.kind != "province":
+        raise FhirError.single(
+            403,
+            "forbidden",
+            "Lịch sử toàn hệ thống cần quyền đọc mọi loại, toàn tỉnh.",
+            "System history needs read access to every type, province-wide.",
+        )
+    rows = RecordStore(session).history(None, None, _since(request), _count(request))
+    access.audit(session, "fhir.history", detail={"count": len(rows)})
+    session.commit()
+    return fhir_response(_history_bundle(rows, _base_url(request)))
+
+
+@router.get("/Patient/{patient_id}/$everything")
+def everything(
+    patient_id: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The Patient and every resource in their compartment, a page at a time."""
+    access = _access(request, principal, "Patient", "read")
+    store = RecordStore(session)
+    store.read("Patient", patient_id)
+    _guard_compartment(access, "Patient", patient_id, patient_id)
+    _reach(session, access, "Patient", patient_id)
+    count = _count(request)
+    offset = offset_of(request.query_params.get("_cursor"))
+    rows, total = store.compartment(patient_id, offset, count)
+    rows = [r for r in rows if allows_read(principal, r.resource_type)]
+    access.audit(
+        session,
+        "fhir.everything",
+        resource_type="Patient",
+        resource_id=patient_id,
+        person_id=patient_id,
+        detail={"returned": len(rows)},
+    )
+    session.commit()
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    here = f"{base}/Patient/{patient_id}/$everything?_count={count}"
+    links = [{"relation": "self", "url": f"{here}&_cursor=o{offset}" if offset else here}]
+    if offset + count < total:
+        links.append({"relation": "next", "url": f"{here}&_cursor=o{offset + count}"})
+    return fhir_response(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": total,
+            "link": links,
+            "entry": [
+                {
+                    "fullUrl": f"{base}/{r.resource_type}/{r.id}",
+                    "resource": r.content,
+                    "search": {"mode": "match"},
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
 @router.get("/{resource_type}")
 def search_get(
     resource_type: str,
@@ -282,6 +355,13 @@ async def search_post(
     return _search(request, session, principal, resource_type, pairs)
 
 
+def allows_read(principal: Principal, resource_type: str) -> bool:
+    return any(
+        allows(principal.scopes, Scope(context, resource_type, "read"))
+        for context in ("user", "system", "patient")
+    )
+
+
 @router.get("/{resource_type}/_history")
 def type_history(
     resource_type: str,
@@ -300,7 +380,7 @@ def type_history(
     rows = RecordStore(session).history(resource_type, None, _since(request), _count(request))
     access.audit(session, "fhir.history", resource_type=resource_type, detail={"count": len(rows)})
     session.commit()
-    return fhir_response(_history_bundle(rows))
+    return fhir_response(_history_bundle(rows, _base_url(request)))
 
 
 @router.get("/{resource_type}/{resource_id}")
@@ -481,11 +561,15 @@ def delete(
     return Response(status_code=204, headers=headers)
 
 
-def _history_bundle(rows: list[Any]) -> dict[str, Any]:
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _history_bundle(rows: list[Any], base: str) -> dict[str, Any]:
     entries = []
     for row in rows:
         entry: dict[str, Any] = {
-            "fullUrl": f"/fhir/{row.resource_type}/{row.id}",
+            "fullUrl": f"{base}/{row.resource_type}/{row.id}",
             "request": {
                 "method": row.method,
                 "url": f"{row.resource_type}/{row.id}"
@@ -547,4 +631,4 @@ def instance_history(
         person_id=person,
     )
     session.commit()
-    return fhir_response(_history_bundle(rows))
+    return fhir_response(_history_bundle(rows, _base_url(request)))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ytehub.records.errors import FhirError
@@ -348,6 +348,30 @@ class RecordStore:
             query = query.where(FhirVersion.last_updated >= since)
         query = query.order_by(FhirVersion.last_updated.desc(), FhirVersion.version_id.desc())
         return list(self.session.scalars(query.limit(count)))
+
+    def compartment(
+        self, patient_id: str, offset: int, count: int
+    ) -> tuple[list[FhirResource], int]:
+        """The Patient and everything that belongs to them (partition key), oldest type first."""
+        where = (
+            FhirResource.deleted.is_(False),
+            ((FhirResource.resource_type == "Patient") & (FhirResource.id == patient_id))
+            | (FhirResource.person_id == patient_id),
+        )
+        total = self.session.scalar(select(func.count()).select_from(FhirResource).where(*where))
+        rows = self.session.scalars(
+            select(FhirResource)
+            .where(*where)
+            .order_by(
+                FhirResource.resource_type != "Patient",
+                FhirResource.resource_type,
+                FhirResource.last_updated,
+                FhirResource.id,
+            )
+            .offset(offset)
+            .limit(count)
+        )
+        return list(rows), total or 0
 
     def person_of(self, resource_type: str, resource_id: str) -> str | None:
         row = self.session.get(FhirResource, (resource_type, resource_id))

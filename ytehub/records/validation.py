@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -86,4 +88,47 @@ def validate(resource: Any, expected_type: str | None = None) -> dict[str, Any]:
             for error in exc.errors()[:20]
         ]
         raise FhirError(400, issues) from None
+    issues = _binding_issues(resource_type, resource)
+    if issues:
+        raise FhirError(400, issues)
     return resource
+
+
+@cache
+def _bindings() -> dict[str, frozenset[str]]:
+    raw = json.loads(files(__package__).joinpath("bindings.json").read_text(encoding="utf-8"))
+    return {path: frozenset(codes) for path, codes in raw.items() if not path.startswith("_")}
+
+
+def _values(node: Any, steps: list[str]) -> list[Any]:
+    if not steps:
+        return [node]
+    if isinstance(node, list):
+        return [v for item in node for v in _values(item, steps)]
+    if isinstance(node, dict) and steps[0] in node:
+        return _values(node[steps[0]], steps[1:])
+    return []
+
+
+def _binding_issues(resource_type: str, resource: dict[str, Any]) -> list[Issue]:
+    """Codes outside a required value set (e.g. Patient.gender "robot")."""
+    issues = []
+    for path, codes in _bindings().items():
+        owner, _, rest = path.partition(".")
+        if owner != resource_type:
+            continue
+        allowed = ", ".join(sorted(codes))
+        for value in _values(resource, rest.split(".")):
+            if isinstance(value, str) and value not in codes:
+                issues.append(
+                    Issue(
+                        "error",
+                        "code-invalid",
+                        Text(
+                            f"Mã '{value}' không thuộc tập giá trị bắt buộc ({allowed}).",
+                            f"Code '{value}' is not in the required value set ({allowed}).",
+                        ),
+                        path,
+                    )
+                )
+    return issues
