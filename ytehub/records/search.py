@@ -387,9 +387,9 @@ def _includes(
                 select(FhirResource.resource_type, FhirResource.id).where(
                     tuple_(FhirResource.resource_type, FhirResource.id).in_(keys), reach
                 )
-            ).tuples()
+            ).all()
         )
-        included = [r for r in included if (r.resource_type, r.id) in shown]
+        included = [r for r in included if (r.resource_type, r.id) in {tuple(k) for k in shown}]
     return included
 
 
