@@ -6,9 +6,10 @@ check the API uses, read from the console's cookies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,7 +31,7 @@ templates = Jinja2Templates(directory=str(files("ytehub.web").joinpath("template
 # The modules of the platform, in the order of the navigation; `ready` ones have pages.
 MODULES: list[dict[str, Any]] = [
     {"key": "dashboard", "title": N_("Dashboard"), "href": "/", "ready": True},
-    {"key": "records", "title": N_("Health records"), "href": "/records", "ready": False},
+    {"key": "records", "title": N_("Health records"), "href": "/records", "ready": True},
     {"key": "immunization", "title": N_("Immunization"), "href": "/immunization", "ready": False},
     {
         "key": "surveillance",
@@ -150,13 +151,24 @@ def switch_language(request: Request, code: str, next: str | None = None) -> Res
     return response
 
 
-def _page(
-    request: Request, settings: Settings, db: Database, name: str, **context: Any
+def page(
+    request: Request,
+    settings: Settings,
+    db: Database,
+    name: str,
+    build: Callable[[Principal], dict[str, Any]] | None = None,
+    **context: Any,
 ) -> Response:
+    """Render a console page for the signed-in user (or send them to sign in); ``build``
+    computes the page's data with the user's own authority."""
     principal, renewed = console.signed_in(request, settings, db)
     if principal is None:
-        target = request.url.path
+        target = quote(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""), safe="/"
+        )
         return RedirectResponse(f"/login?next={target}", status_code=303)
+    if build is not None:
+        context.update(build(principal))
     response = render(
         request, name, user=_user_view(principal, request_language(request)), **context
     )
@@ -181,18 +193,18 @@ def dashboard(
     settings: Settings = Depends(get_settings),
     db: Database = Depends(get_database),
 ) -> Response:
-    return _page(request, settings, db, "dashboard.html", active="dashboard")
+    return page(request, settings, db, "dashboard.html", active="dashboard")
 
 
 def _placeholder(module: dict[str, Any]) -> Any:
-    def page(
+    def placeholder(
         request: Request,
         settings: Settings = Depends(get_settings),
         db: Database = Depends(get_database),
     ) -> Response:
-        return _page(request, settings, db, "coming_soon.html", active=module["key"], module=module)
+        return page(request, settings, db, "coming_soon.html", active=module["key"], module=module)
 
-    return page
+    return placeholder
 
 
 for _module in MODULES:
