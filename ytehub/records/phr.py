@@ -28,6 +28,12 @@ follows the data groups of the VNeID health book (QĐ 31/QĐ-BYT 2026, §4.2), n
 Other **unconfirmed** choices: blood group shown with the administrative data; procedures as
 "tiền sử phẫu thuật"; the chronic-disease ICD-10 list (:data:`CHRONIC_ICD10`).
 
+Inputs: the kinds in :data:`SECTION_TYPES` feed sections; Medication, Organization,
+Location, Practitioner and PractitionerRole only name things; every other kind (ServiceRequest:
+an order is not a result, Coverage, Basic…) is ignored. Chronic disease: a Condition coded in
+:data:`CHRONIC_ICD10` whatever its clinical status (hypertension stays part of the history when
+controlled), or an active problem-list item; refuted and entered-in-error records are dropped.
+
 Everything here is pure: no database, no network, no clock unless ``as_of`` is omitted.
 """
 
@@ -295,7 +301,12 @@ def display_period(start: str | None, end: str | None, lang: str = "vi") -> str:
     """``start – end`` (either side may be missing)."""
     first, last = display_date(start, lang), display_date(end, lang)
     if first and last:
-        return first if first == last else f"{first} – {last}"
+        if first == last:
+            return first
+        day, _, time = last.partition(" ")
+        if time and first.startswith(day + " "):  # same day: "15/03/2024 08:10–08:40"
+            return f"{first}–{time}"
+        return f"{first} – {last}"
     if first:
         return first
     return f"– {last}" if last else ""
@@ -343,9 +354,12 @@ def _duration_days(quantity: Any) -> float | None:
 def _add_days(start: str | None, days: float | None) -> str | None:
     """The last calendar day of a course of ``days`` days starting on ``start``."""
     first = _local_date(start)
-    if first is None or days is None:
+    if first is None or days is None or days > 36_600:  # a century: a data error, not a course
         return None
-    return (first + timedelta(days=max(math.ceil(days), 1) - 1)).isoformat()
+    try:
+        return (first + timedelta(days=max(math.ceil(days), 1) - 1)).isoformat()
+    except OverflowError:
+        return None
 
 
 # --------------------------------------------------------------------------------------
@@ -546,6 +560,13 @@ def _status(code: str | None, kind: str = "") -> Text | None:
     if code is None:
         return None
     return _STATUS_BY_KIND.get(kind, {}).get(code) or _STATUS.get(code, Text(code, code))
+
+
+def _medication_status(item: MedicationItem) -> Text | None:
+    """An "active" prescription whose course is over reads as ended, not as in use."""
+    if not item.current and item.status in ("active", "on-hold"):
+        return Text("Đã hết đợt", "Course ended")
+    return _status(item.status, "medication" if item.kind == "request" else "dispense")
 
 
 def _label(text: Text | None, lang: str) -> str:
@@ -1295,9 +1316,7 @@ class Medications:
                     _join([_label(m.dose, lang), m.route]),
                     display_date(m.start, lang),
                     display_date(m.end, lang),
-                    _label(
-                        _status(m.status, "medication" if m.kind == "request" else "dispense"), lang
-                    ),
+                    _label(_medication_status(m), lang),
                     ", ".join(display_date(d, lang) for d in m.dispensed),
                 )
                 for m in items
@@ -1488,7 +1507,7 @@ class Section(Protocol):
 
 _SECTION_LOINC: dict[str, tuple[str, str]] = {
     # Closest LOINC section codes (IPS); history and administrative have no single one.
-    "immunizations": ("11369-6", "History of Immunization note"),
+    "immunizations": ("11369-6", "History of Immunization Narrative"),
     "encounters": ("46240-8", "History of Hospitalizations+Outpatient visits Narrative"),
     "medications": ("10160-0", "History of Medication use Narrative"),
     "results": ("30954-2", "Relevant diagnostic tests/laboratory data Narrative"),
@@ -1585,6 +1604,8 @@ class PersonalRecord:
             "title": self.TITLE.vi,
             "section": [_composition_section(s) for s in sections],
         }
+        if self.administrative.full_name:
+            composition["subject"]["display"] = self.administrative.full_name
         entries: list[dict[str, Any]] = [
             {"fullUrl": f"{base}/Composition/{composition_id}", "resource": composition}
         ]
@@ -1625,7 +1646,7 @@ def _jsonable(value: Any) -> Any:
 # Narrative (XHTML) for the Composition
 # --------------------------------------------------------------------------------------
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _esc(text: str) -> str:
@@ -1722,7 +1743,10 @@ class _Index:
     """The compartment, by ``Type/id``, with reference resolution."""
 
     def __init__(self, patient: dict[str, Any], resources: Iterable[Any]) -> None:
+        if patient.get("resourceType", "Patient") != "Patient":
+            raise ValueError(f"expected a Patient, got {patient.get('resourceType')!r}")
         self.patient = copy.deepcopy(patient)
+        self.patient["resourceType"] = "Patient"
         if not _s(self.patient.get("id")) or not _ID_SHAPE.match(self.patient["id"]):
             self.patient["id"] = _content_id(self.patient)
         self.patient_ref = f"Patient/{self.patient['id']}"
@@ -2187,18 +2211,18 @@ def _encounters(
                     (
                         rank * 1000 + position,
                         ConditionItem(
-                            None,
-                            Code(None, None, display),
-                            None,
-                            None,
-                            None,
-                            (),
-                            None,
-                            None,
-                            None,
-                            ref,
-                            False,
-                            None,
+                            ref=None,  # named by the encounter only, no Condition on file
+                            code=Code(None, None, display),
+                            icd10=None,
+                            clinical_status=None,
+                            verification_status=None,
+                            categories=(),
+                            onset=None,
+                            abatement=None,
+                            recorded=None,
+                            encounter_ref=ref,
+                            chronic=False,
+                            chronic_group=None,
                         ),
                     )
                 )
@@ -2526,7 +2550,7 @@ def _observations(
                     ref=ref,
                     kind=kind,
                     label=_RISK_KINDS.get(kind) or Text(name, name),
-                    value=value,
+                    value=f"{value} {unit}" if value and unit else value,
                     date=when,
                 )
             )
@@ -2846,6 +2870,8 @@ def _timeline(
             events.append(TimelineEvent(when or "", kind, Text(vi, en), ref))
 
     for e in encounters:
+        if e.status == "cancelled":  # it never happened
+            continue
         where = f" — {e.facility}" if e.facility else ""
         add(
             e.start or e.end, "encounter", e.event_label.vi + where, e.event_label.en + where, e.ref
@@ -2877,6 +2903,8 @@ def _timeline(
             report.ref,
         )
     for m in medications:
+        if m.status in ("cancelled", "draft"):
+            continue
         if m.kind == "request":
             add(
                 m.authored or m.start,
