@@ -54,9 +54,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(module.router)
 
     from ytehub.records.api import router as fhir
+    from ytehub.records.person_api import router as person_record
     from ytehub.web.records import router as console_records
     from ytehub.web.routes import router as console
 
+    app.include_router(person_record)  # before /fhir so that Patient/{id}/$summary matches
     app.include_router(fhir)
     app.include_router(console_records)
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from ytehub.api.context import request_language
 from ytehub.api.deps import authorize_resource, get_database, get_session, get_settings
 from ytehub.core import units
 from ytehub.core.db import Database
@@ -20,6 +21,8 @@ from ytehub.core.i18n import N_
 from ytehub.core.security import Principal
 from ytehub.core.settings import Settings
 from ytehub.records.errors import FhirError
+from ytehub.records.person_api import load_record
+from ytehub.records.phr import display_date
 from ytehub.records.query import parse_search
 from ytehub.records.search import run_search
 from ytehub.records.store import commune_of
@@ -108,3 +111,43 @@ def records_search(
         }
 
     return page(request, settings, db, "records_search.html", build, active="records")
+
+
+@router.get("/records/{patient_id}", response_class=HTMLResponse)
+def person_page(
+    request: Request,
+    patient_id: str,
+    settings: Settings = Depends(get_settings),
+    db: Database = Depends(get_database),
+    session: Session = Depends(get_session),
+) -> Response:
+    lang = request_language(request)
+
+    def build(principal: Principal) -> dict[str, Any]:
+        try:
+            access = authorize_resource(request, principal, "Patient", "read")
+            record = load_record(session, access, patient_id, "console")
+        except (DomainError, FhirError) as error:
+            message = (
+                error.message.in_language(lang)
+                if isinstance(error, DomainError)
+                else "; ".join(i.text.in_language(lang) for i in error.issues)
+            )
+            return {"error": message, "record": None}
+        session.commit()
+        return {
+            "record": record,
+            "patient_id": patient_id,
+            "person_name": record.administrative.full_name,
+            "sections": [(s.title.in_language(lang), s.tables(lang)) for s in record.sections()],
+            "timeline": [
+                {
+                    "date": display_date(e.date, lang),
+                    "kind": e.kind,
+                    "label": e.label.in_language(lang),
+                }
+                for e in record.timeline[:200]
+            ],
+        }
+
+    return page(request, settings, db, "records_person.html", build, active="records")
