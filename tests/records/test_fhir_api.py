@@ -182,7 +182,7 @@ def test_every_access_is_audited_with_the_person(client: TestClient, db: Databas
 def test_everything_and_system_history(client: TestClient, db: Database) -> None:
     headers = _clinician(client, db)
     client.put("/fhir/Patient/ev1", json=patient(id="ev1"), headers=headers)
-    for n in range(3):
+    for _ in range(3):
         enc = {
             "resourceType": "Encounter",
             "status": "finished",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,7 +22,7 @@ from ytehub.records.capability import capability_statement
 from ytehub.records.errors import FhirError, operation_outcome
 from ytehub.records.fhirdate import parse_fhir_date
 from ytehub.records.query import SearchPlan, format_search_url, parse_search
-from ytehub.records.search import SearchResult, offset_of, run_search, visible
+from ytehub.records.search import SearchResult, find_existing, offset_of, run_search, visible
 from ytehub.records.store import RecordStore, Stored, instant
 from ytehub.records.validation import is_resource_type
 
@@ -453,35 +452,24 @@ async def create(
         )
     store = RecordStore(session)
     condition = request.headers.get("if-none-exist")
-    if condition:
-        plan = parse_search(resource_type, parse_qsl(condition.removeprefix("?")), strict=True)
-        plan.count, plan.total = 2, "none"
-        existing = run_search(session, plan, access.compartment, access.principal.area).matches
-        if len(existing) > 1:
-            raise FhirError.single(
-                412,
-                "multiple-matches",
-                "Điều kiện If-None-Exist khớp nhiều tài nguyên.",
-                "The If-None-Exist condition matches several resources.",
-            )
-        if existing:
-            found = existing[0]
-            access.audit(
-                session,
-                "fhir.create.exists",
-                resource_type=resource_type,
-                resource_id=found.id,
-                person_id=found.person_id,
-            )
-            session.commit()
-            return fhir_response(
-                found.content,
-                200,
-                {
-                    "ETag": f'W/"{found.version_id}"',
-                    "Location": f"/fhir/{resource_type}/{found.id}/_history/{found.version_id}",
-                },
-            )
+    found = find_existing(session, access, resource_type, condition) if condition else None
+    if found is not None:
+        access.audit(
+            session,
+            "fhir.create.exists",
+            resource_type=resource_type,
+            resource_id=found.id,
+            person_id=found.person_id,
+        )
+        session.commit()
+        return fhir_response(
+            found.content,
+            200,
+            {
+                "ETag": f'W/"{found.version_id}"',
+                "Location": f"/fhir/{resource_type}/{found.id}/_history/{found.version_id}",
+            },
+        )
     stored = store.create(body, facility_code=writer_facility(access))
     person = store.person_of(resource_type, stored.resource["id"])
     _guard_compartment(access, resource_type, stored.resource["id"], person)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ytehub.core.errors import DomainError, Text
 from ytehub.records.errors import FhirError, Issue, operation_outcome
 from ytehub.records.query import parse_search
-from ytehub.records.search import run_search
+from ytehub.records.search import find_existing, run_search
 from ytehub.records.store import RecordStore, instant
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3, "HEAD": 3}
@@ -218,21 +218,6 @@ def _assign_ids(entries: list[Any]) -> dict[str, str]:
     return mapping
 
 
-def _existing(session: Session, access: Any, resource_type: str, condition: str) -> Any:
-    """The one resource an ``ifNoneExist`` condition finds, or None; several is an error."""
-    plan = parse_search(resource_type, parse_qsl(condition.removeprefix("?")), strict=True)
-    plan.count, plan.total = 2, "none"
-    found = run_search(session, plan, access.compartment, access.principal.area).matches
-    if len(found) > 1:
-        raise FhirError.single(
-            412,
-            "multiple-matches",
-            "ifNoneExist khớp nhiều tài nguyên.",
-            "ifNoneExist matches several resources.",
-        )
-    return found[0] if found else None
-
-
 def _resolve_conditionals(
     session: Session, context: EntryContext, entries: list[Any], mapping: dict[str, str]
 ) -> None:
@@ -250,7 +235,7 @@ def _resolve_conditionals(
             continue
         resource_type = mapping[full_url].partition("/")[0]
         try:
-            found = _existing(
+            found = find_existing(
                 session,
                 context.authorize(resource_type, "write"),
                 resource_type,

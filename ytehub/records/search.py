@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy import (
     ColumnElement,
@@ -49,6 +50,7 @@ from ytehub.records.query import (
     StringValue,
     TokenValue,
     UriValue,
+    parse_search,
 )
 
 _TABLES = {
@@ -404,3 +406,21 @@ def visible(session: Session, resource_type: str, resource_id: str, area: AreaSc
         .where(FhirResource.resource_type == resource_type, FhirResource.id == resource_id, reach)
     )
     return bool(count)
+
+
+def find_existing(
+    session: Session, access: Any, resource_type: str, condition: str
+) -> FhirResource | None:
+    """The one resource a conditional-create condition (``If-None-Exist``) finds, or None;
+    several is an error (412), as the specification requires."""
+    plan = parse_search(resource_type, parse_qsl(condition.removeprefix("?")), strict=True)
+    plan.count, plan.total = 2, "none"
+    found = run_search(session, plan, access.compartment, access.principal.area).matches
+    if len(found) > 1:
+        raise FhirError.single(
+            412,
+            "multiple-matches",
+            "Điều kiện tạo có điều kiện khớp nhiều tài nguyên.",
+            "The conditional-create condition matches several resources.",
+        )
+    return found[0] if found else None
