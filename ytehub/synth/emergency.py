@@ -30,8 +30,6 @@ caller_phone, patient_sex (1/2/3 as GIOI_TINH), patient_age (years, may be empty
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,6 +40,7 @@ from pathlib import Path
 from typing import IO
 
 from ytehub.core.units import Commune, commune_geo, communes
+from ytehub.synth.csvio import rows_text, write_rows
 
 __all__ = [
     "CALLS_CSV_COLUMNS",
@@ -514,28 +513,10 @@ def write_calls_csv(
     *,
     header: bool = True,
 ) -> int:
-    """Write calls in the documented layout (:data:`CALLS_CSV_LAYOUT_DOC`); returns the row
-    count. A path is opened with ``newline=""`` so the CRLF line ends are exact; a handle
-    should be opened the same way. ``header=False`` appends rows to a chunked file."""
-    if isinstance(path_or_handle, str | Path):
-        with Path(path_or_handle).open("w", encoding="utf-8", newline="") as handle:
-            return _write(calls, handle, header)
-    return _write(calls, path_or_handle, header)
-
-
-def _write(calls: Iterable[EmergencyCall], handle: IO[str], header: bool) -> int:
-    writer = csv.DictWriter(handle, fieldnames=CALLS_CSV_COLUMNS, lineterminator="\r\n")
-    if header:
-        writer.writeheader()
-    count = 0
-    for call in calls:
-        writer.writerow(call.csv_row())
-        count += 1
-    return count
+    """Write calls in the documented layout (:data:`CALLS_CSV_LAYOUT_DOC`); returns the count."""
+    return write_rows(calls, path_or_handle, CALLS_CSV_COLUMNS, header=header)
 
 
 def calls_csv_text(calls: Iterable[EmergencyCall]) -> str:
     """The CSV as a string (for tests and small exports)."""
-    buffer = io.StringIO(newline="")
-    write_calls_csv(calls, buffer)
-    return buffer.getvalue()
+    return rows_text(calls, CALLS_CSV_COLUMNS)

@@ -35,9 +35,7 @@ transaction Bundle (see its docstring for the identifier systems).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import random
 import uuid
@@ -58,6 +56,7 @@ from ytehub.immunization import (
     is_on_time,
     national_schedule,
 )
+from ytehub.synth.csvio import rows_text, write_rows
 from ytehub.synth.model import Facility, Person
 
 __all__ = [
@@ -507,32 +506,13 @@ def write_vaccinations_csv(
     *,
     header: bool = True,
 ) -> int:
-    """Write records in the documented layout (:data:`CSV_LAYOUT_DOC`); returns the row
-    count. A path is opened with ``newline=""`` so the CRLF line ends are exact; a handle
-    should be opened the same way. ``header=False`` appends rows to a file written in
-    chunks (write the header with the first chunk)."""
-    if isinstance(path_or_handle, str | Path):
-        with Path(path_or_handle).open("w", encoding="utf-8", newline="") as handle:
-            return _write_csv(records, handle, header)
-    return _write_csv(records, path_or_handle, header)
-
-
-def _write_csv(records: Iterable[VaccinationRecord], handle: IO[str], header: bool) -> int:
-    writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    if header:
-        writer.writeheader()
-    count = 0
-    for record in records:
-        writer.writerow(record.csv_row())
-        count += 1
-    return count
+    """Write records in the documented layout (:data:`CSV_LAYOUT_DOC`); returns the count."""
+    return write_rows(records, path_or_handle, CSV_COLUMNS, header=header)
 
 
 def vaccinations_csv_text(records: Iterable[VaccinationRecord]) -> str:
     """The CSV as a string (for tests and small exports)."""
-    buffer = io.StringIO(newline="")
-    write_vaccinations_csv(records, buffer)
-    return buffer.getvalue()
+    return rows_text(records, CSV_COLUMNS)
 
 
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:ytehub:synth:immunization")
