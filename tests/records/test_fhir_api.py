@@ -213,3 +213,17 @@ def test_required_code_bindings(client: TestClient, db: Database) -> None:
     assert issue["code"] == "code-invalid" and issue["expression"] == ["Patient.gender"]
     encounter = {"resourceType": "Encounter", "status": "done", "class": {"code": "AMB"}}
     assert client.post("/fhir/Encounter", json=encounter, headers=headers).status_code == 400
+
+
+def test_conditional_update(client: TestClient, db: Database) -> None:
+    headers = _clinician(client, db)
+    query = "identifier=urn:ytehub:sid:cccd|079090001234"
+    made = client.put(f"/fhir/Patient?{query}", json=patient(), headers=headers)
+    assert made.status_code == 201
+    pid = made.json()["id"]
+    changed = client.put(f"/fhir/Patient?{query}", json=patient(gender="female"), headers=headers)
+    assert changed.status_code == 200 and changed.json()["id"] == pid
+    assert changed.json()["meta"]["versionId"] == "2"
+    client.post("/fhir/Patient", json=patient(), headers=headers)  # a second match
+    assert client.put(f"/fhir/Patient?{query}", json=patient(), headers=headers).status_code == 412
+    assert client.put("/fhir/Patient", json=patient(), headers=headers).status_code == 400

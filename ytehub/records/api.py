@@ -485,6 +485,60 @@ async def create(
     return _written(request, stored, resource_type)
 
 
+async def _put(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    resource_type: str,
+    resource_id: str | None,
+) -> Response:
+    """Update by id, or — with no id — conditional update: the search in the query string
+    picks the one resource to update (none: create; several: 412)."""
+    access = _access(request, principal, resource_type, "write")
+    body = await _body(request)
+    store = RecordStore(session)
+    facility = writer_facility(access)
+    if resource_id is None:
+        if not request.url.query:
+            raise FhirError.single(
+                400,
+                "invalid",
+                "Cập nhật có điều kiện cần tham số tìm kiếm.",
+                "A conditional update needs search parameters.",
+            )
+        found = find_existing(session, access, resource_type, str(request.url.query))
+        if found is None:
+            stored = store.create(body, facility_code=facility)
+        else:
+            resource_id = found.id
+            body = {**body, "id": found.id}
+    if resource_id is not None:
+        before = store.person_of(resource_type, resource_id)
+        if before is not None:
+            _guard_compartment(access, resource_type, resource_id, before)
+            _reach(session, access, resource_type, resource_id)
+        stored = store.update(
+            resource_type,
+            resource_id,
+            body,
+            if_match=_if_match(request),
+            facility_code=facility,
+        )
+    new_id = stored.resource["id"]
+    person = store.person_of(resource_type, new_id)
+    _guard_compartment(access, resource_type, new_id, person)
+    _reach(session, access, resource_type, new_id)
+    access.audit(
+        session,
+        "fhir.create" if stored.created else "fhir.update",
+        resource_type=resource_type,
+        resource_id=new_id,
+        person_id=person,
+    )
+    session.commit()
+    return _written(request, stored, resource_type)
+
+
 @router.put("/{resource_type}/{resource_id}")
 async def update(
     resource_type: str,
@@ -493,33 +547,17 @@ async def update(
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
-    access = _access(request, principal, resource_type, "write")
-    body = await _body(request)
-    store = RecordStore(session)
-    _guard_compartment(
-        access, resource_type, resource_id, store.person_of(resource_type, resource_id)
-    )
-    if store.person_of(resource_type, resource_id) is not None:
-        _reach(session, access, resource_type, resource_id)
-    stored = store.update(
-        resource_type,
-        resource_id,
-        body,
-        if_match=_if_match(request),
-        facility_code=writer_facility(access),
-    )
-    person = store.person_of(resource_type, resource_id)
-    _guard_compartment(access, resource_type, resource_id, person)
-    _reach(session, access, resource_type, resource_id)
-    access.audit(
-        session,
-        "fhir.create" if stored.created else "fhir.update",
-        resource_type=resource_type,
-        resource_id=resource_id,
-        person_id=person,
-    )
-    session.commit()
-    return _written(request, stored, resource_type)
+    return await _put(request, principal, session, resource_type, resource_id)
+
+
+@router.put("/{resource_type}")
+async def conditional_update(
+    resource_type: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> Response:
+    return await _put(request, principal, session, resource_type, None)
 
 
 @router.delete("/{resource_type}/{resource_id}")

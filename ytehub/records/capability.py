@@ -31,7 +31,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 "readHistory": True,
                 "updateCreate": True,
                 "conditionalCreate": True,
-                "conditionalUpdate": False,
+                "conditionalUpdate": True,
                 "conditionalDelete": "not-supported",
                 "searchInclude": sorted(
                     f"{resource_type}:{name}" for name, p in params.items() if p.type == "reference"
