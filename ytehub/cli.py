@@ -119,6 +119,7 @@ def serve(
         port=port or settings.port,
         proxy_headers=False,
         log_level="info",
+        access_log=False,  # every request that matters is in the audit trail already
     )
 
 

@@ -63,6 +63,12 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
+async def _form_pairs(request: Request) -> list[tuple[str, str]]:
+    """A POSTed _search form, read on the event loop so the handler can run in a thread."""
+    form = await request.form()
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
 def _if_match(request: Request) -> int | None:
     header = request.headers.get("if-match")
     if header is None:
@@ -141,13 +147,13 @@ def _access(request: Request, principal: Principal, resource_type: str, action: 
 
 @router.post("")
 @router.post("/")
-async def bundle(
+def bundle(
     request: Request,
+    body: dict[str, Any] = Depends(_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
     """Batch or transaction Bundle."""
-    body = await _body(request)
     context = EntryContext(
         authorize=lambda resource_type, action: _access(request, principal, resource_type, action),
         guard=_guard_compartment,
@@ -340,17 +346,14 @@ def search_get(
 
 
 @router.post("/{resource_type}/_search")
-async def search_post(
+def search_post(
     resource_type: str,
     request: Request,
+    form: list[tuple[str, str]] = Depends(_form_pairs),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
-    form = await request.form()
-    pairs = [
-        *request.query_params.multi_items(),
-        *((k, v) for k, v in form.multi_items() if isinstance(v, str)),
-    ]
+    pairs = [*request.query_params.multi_items(), *form]
     return _search(request, session, principal, resource_type, pairs)
 
 
@@ -434,14 +437,14 @@ def vread(
 
 
 @router.post("/{resource_type}")
-async def create(
+def create(
     resource_type: str,
     request: Request,
+    body: dict[str, Any] = Depends(_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
     access = _access(request, principal, resource_type, "write")
-    body = await _body(request)
     if body.get("resourceType") != resource_type:
         raise FhirError.single(
             400,
@@ -485,17 +488,17 @@ async def create(
     return _written(request, stored, resource_type)
 
 
-async def _put(
+def _put(
     request: Request,
     principal: Principal,
     session: Session,
     resource_type: str,
     resource_id: str | None,
+    body: dict[str, Any],
 ) -> Response:
     """Update by id, or — with no id — conditional update: the search in the query string
     picks the one resource to update (none: create; several: 412)."""
     access = _access(request, principal, resource_type, "write")
-    body = await _body(request)
     store = RecordStore(session)
     facility = writer_facility(access)
     if resource_id is None:
@@ -540,24 +543,26 @@ async def _put(
 
 
 @router.put("/{resource_type}/{resource_id}")
-async def update(
+def update(
     resource_type: str,
     resource_id: str,
     request: Request,
+    body: dict[str, Any] = Depends(_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
-    return await _put(request, principal, session, resource_type, resource_id)
+    return _put(request, principal, session, resource_type, resource_id, body)
 
 
 @router.put("/{resource_type}")
-async def conditional_update(
+def conditional_update(
     resource_type: str,
     request: Request,
+    body: dict[str, Any] = Depends(_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
-    return await _put(request, principal, session, resource_type, None)
+    return _put(request, principal, session, resource_type, None, body)
 
 
 @router.delete("/{resource_type}/{resource_id}")
