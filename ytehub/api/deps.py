@@ -10,7 +10,7 @@ nothing else happens) and answered 401/403 with the precise reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +27,19 @@ from ytehub.core.settings import Settings
 PURPOSE_HEADER = "x-purpose-of-use"
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async def` although they do no awaiting: FastAPI runs a plain `def`
+# dependency in a worker thread, and the thread hops cost more than the work itself.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_session(db: Database = Depends(get_database)) -> Iterator[Session]:
+async def get_session(db: Database = Depends(get_database)) -> AsyncIterator[Session]:
     """A session for this request; routes commit their own work, anything else rolls back."""
     session = db.sessions()
     try:
@@ -99,7 +103,9 @@ def _unauthenticated() -> DomainError:
     )
 
 
-def current_principal(request: Request, settings: Settings = Depends(get_settings)) -> Principal:
+async def current_principal(
+    request: Request, settings: Settings = Depends(get_settings)
+) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise _unauthenticated()
@@ -160,7 +166,9 @@ def authorize(
     the path or query parameter lies inside the caller's area."""
     required = Scope.parse(scope)
 
-    def dependency(request: Request, principal: Principal = Depends(current_principal)) -> Access:
+    async def dependency(
+        request: Request, principal: Principal = Depends(current_principal)
+    ) -> Access:
         purpose: str | None = None
         try:
             purpose = _resolve_purpose(request, principal)
