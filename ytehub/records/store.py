@@ -105,7 +105,8 @@ class RecordStore:
         resource = validate(resource)
         resource_type = resource["resourceType"]
         new_id = check_id(resource_id) if resource_id else str(uuid.uuid4())
-        if self.session.get(FhirResource, (resource_type, new_id)) is not None:
+        # A fresh UUID cannot collide; only a client-chosen id needs the look-up.
+        if resource_id and self.session.get(FhirResource, (resource_type, new_id)) is not None:
             raise FhirError.single(
                 409,
                 "duplicate",
@@ -226,8 +227,9 @@ class RecordStore:
         return Stored(body, version, moment, created=created)
 
     def _clear_index(self, resource_type: str, resource_id: str) -> None:
+        connection = self.session.connection()  # Core, not the ORM: this runs on every write
         for table in INDEX_TABLES:
-            self.session.execute(
+            connection.execute(
                 delete(table).where(
                     table.c.resource_type == resource_type, table.c.resource_id == resource_id
                 )
@@ -290,9 +292,10 @@ class RecordStore:
                 ],
             ),
         )
+        connection = self.session.connection()
         for table, values in batches:
             if values:
-                self.session.execute(insert(table), values)
+                connection.execute(insert(table), values)
 
     # --- reads ----------------------------------------------------------------------------
 
