@@ -569,6 +569,13 @@ def _medication_status(item: MedicationItem) -> Text | None:
     return _status(item.status, "medication" if item.kind == "request" else "dispense")
 
 
+def _wording(lang: str) -> Callable[[str, str], str]:
+    """Pick the Vietnamese or the English of a (vi, en) pair: one choice for every renderer."""
+    if lang == "en":
+        return lambda vi, en: en
+    return lambda vi, en: vi
+
+
 def _label(text: Text | None, lang: str) -> str:
     return text.in_language(lang) if text is not None else ""
 
@@ -682,8 +689,7 @@ class Administrative:
         return _dedupe([self.ref, self.blood_group_ref])
 
     def tables(self, lang: str = "vi") -> tuple[Table, ...]:
-        def t(vi: str, en: str) -> str:
-            return en if lang == "en" else vi
+        t = _wording(lang)
 
         rows: list[tuple[str, str]] = [
             (t("Họ và tên", "Full name"), self.full_name or _NONE),
@@ -882,8 +888,7 @@ class History:
         )
 
     def tables(self, lang: str = "vi") -> tuple[Table, ...]:
-        def t(vi: str, en: str) -> str:
-            return en if lang == "en" else vi
+        t = _wording(lang)
 
         none = t("Không ghi nhận.", "None recorded.")
         allergies = Table(
@@ -1051,8 +1056,7 @@ class Immunizations:
         return _dedupe(d.ref for g in self.groups for d in g.doses)
 
     def tables(self, lang: str = "vi") -> tuple[Table, ...]:
-        def t(vi: str, en: str) -> str:
-            return en if lang == "en" else vi
+        t = _wording(lang)
 
         rows: list[tuple[str, ...]] = []
         for group in self.groups:
@@ -1172,8 +1176,7 @@ class Encounters:
         )
 
     def tables(self, lang: str = "vi") -> tuple[Table, ...]:
-        def t(vi: str, en: str) -> str:
-            return en if lang == "en" else vi
+        t = _wording(lang)
 
         rows: list[tuple[str, ...]] = []
         for e in self.encounters:
@@ -1297,8 +1300,7 @@ class Medications:
         )
 
     def tables(self, lang: str = "vi") -> tuple[Table, ...]:
-        def t(vi: str, en: str) -> str:
-            return en if lang == "en" else vi
+        t = _wording(lang)
 
         headers = (
             t("Thuốc", "Drug"),
@@ -1409,8 +1411,7 @@ class Results:
         return _dedupe([*(r.ref for r in self.reports), *(r.ref for r in self.results)])
 
     def tables(self, lang: str = "vi") -> tuple[Table, ...]:
-        def t(vi: str, en: str) -> str:
-            return en if lang == "en" else vi
+        t = _wording(lang)
 
         results = Table(
             caption=t("Kết quả", "Results"),
