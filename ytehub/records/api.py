@@ -30,6 +30,11 @@ FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
 
+def fhir_base(request: Request) -> str:
+    """This server's FHIR base URL, for fullUrls and links."""
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=FHIR_JSON)
 
@@ -161,7 +166,7 @@ def bundle(
             session, access, resource_type, resource_id
         ),
         facility=writer_facility,
-        base_url=str(request.base_url).rstrip("/") + "/fhir",
+        base_url=fhir_base(request),
     )
     answer = process_bundle(session, context, body)
     session.commit()
@@ -171,11 +176,11 @@ def bundle(
 @router.get("/metadata")
 def metadata(request: Request) -> Response:
     """The CapabilityStatement, generated from what is implemented (no authentication)."""
-    return fhir_response(capability_statement(str(request.base_url).rstrip("/") + "/fhir"))
+    return fhir_response(capability_statement(fhir_base(request)))
 
 
 def _searchset(request: Request, plan: SearchPlan, result: SearchResult) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/") + "/fhir"
+    base = fhir_base(request)
     here = f"{base}/{plan.resource_type}"
     links = [{"relation": "self", "url": f"{here}?{format_search_url(plan)}"}]
     page_end = result.offset + len(result.matches)
@@ -281,7 +286,7 @@ def system_history(
     rows = RecordStore(session).history(None, None, _since(request), _count(request))
     access.audit(session, "fhir.history", detail={"count": len(rows)})
     session.commit()
-    return fhir_response(_history_bundle(rows, _base_url(request)))
+    return fhir_response(_history_bundle(rows, fhir_base(request)))
 
 
 @router.get("/Patient/{patient_id}/$everything")
@@ -310,7 +315,7 @@ def everything(
         detail={"returned": len(rows)},
     )
     session.commit()
-    base = str(request.base_url).rstrip("/") + "/fhir"
+    base = fhir_base(request)
     here = f"{base}/Patient/{patient_id}/$everything?_count={count}"
     links = [{"relation": "self", "url": f"{here}&_cursor=o{offset}" if offset else here}]
     if offset + count < total:
@@ -382,7 +387,7 @@ def type_history(
     rows = RecordStore(session).history(resource_type, None, _since(request), _count(request))
     access.audit(session, "fhir.history", resource_type=resource_type, detail={"count": len(rows)})
     session.commit()
-    return fhir_response(_history_bundle(rows, _base_url(request)))
+    return fhir_response(_history_bundle(rows, fhir_base(request)))
 
 
 @router.get("/{resource_type}/{resource_id}")
@@ -592,10 +597,6 @@ def delete(
     return Response(status_code=204, headers=headers)
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
-
-
 def _history_bundle(rows: list[Any], base: str) -> dict[str, Any]:
     entries = []
     for row in rows:
@@ -662,4 +663,4 @@ def instance_history(
         person_id=person,
     )
     session.commit()
-    return fhir_response(_history_bundle(rows, _base_url(request)))
+    return fhir_response(_history_bundle(rows, fhir_base(request)))

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from ytehub.api.context import request_language
 from ytehub.api.deps import Access, authorize_resource, current_principal, get_session
 from ytehub.core.security import Principal
+from ytehub.records.api import fhir_base, fhir_response
 from ytehub.records.errors import FhirError
 from ytehub.records.phr import PersonalRecord, build_record
 from ytehub.records.phr_pdf import record_pdf
@@ -104,6 +104,6 @@ def record_document(
     session: Session = Depends(get_session),
 ) -> Response:
     record = _load(request, principal, session, patient_id, "document")
-    base = str(request.base_url).rstrip("/") + "/fhir"
+    base = fhir_base(request)
     bundle = record.as_document_bundle(base, datetime.now(UTC))
-    return Response(orjson.dumps(bundle), media_type="application/fhir+json")
+    return fhir_response(bundle)
