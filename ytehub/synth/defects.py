@@ -61,6 +61,18 @@ def _typo(rng: random.Random, word: str) -> str:
     return word[:i] + rng.choice(_VOWELS) + word[i + 1 :]  # wrong vowel
 
 
+def residence_address(person: Person) -> str:
+    """Street, commune and province as written today (2025 units)."""
+    commune = units.commune(person.commune_code)
+    province = units.province(person.province_code)
+    parts = (
+        person.street_address,
+        commune.name if commune else "",
+        province.name if province else "",
+    )
+    return ", ".join(part for part in parts if part)
+
+
 def birth_string(person: Person) -> str:
     """NGAY_SINH as QĐ 130 wants it: yyyymmddHHMM, 0000 for an unknown time."""
     day = person.birth_date
@@ -145,17 +157,7 @@ class IdentityFactory:
             defects.append("cccd_typo")
 
         province_code, district_code, commune_code = person.province_code, "", person.commune_code
-        commune = units.commune(person.commune_code)
-        province = units.province(person.province_code)
-        address = ", ".join(
-            part
-            for part in (
-                person.street_address,
-                commune.name if commune else "",
-                province.name if province else "",
-            )
-            if part
-        )
+        address = residence_address(person)
         olds = units.predecessors(person.commune_code)
         if olds and rng.random() < rates.legacy_address:
             old = olds[rng.randrange(len(olds))]

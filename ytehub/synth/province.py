@@ -26,7 +26,7 @@ import orjson
 from ytehub.core import units
 from ytehub.formats import qd4750
 from ytehub.synth.care import CareModel, plan_outbreaks
-from ytehub.synth.defects import DefectRates, IdentityFactory
+from ytehub.synth.defects import DefectRates, IdentityFactory, residence_address
 from ytehub.synth.emergency import emergency_calls, write_calls_csv
 from ytehub.synth.facilities import Workforce, generate_facilities
 from ytehub.synth.immunization import (
@@ -370,17 +370,7 @@ def _open(path: Path, binary: bool = False) -> Any:
 
 def _register_row(person: Person) -> list[str]:
     """What the national population database answers for a person (the truth, no defects)."""
-    commune = units.commune(person.commune_code)
-    province = units.province(person.province_code)
-    address = ", ".join(
-        part
-        for part in (
-            person.street_address,
-            commune.name if commune else "",
-            province.name if province else "",
-        )
-        if part
-    )
+    address = residence_address(person)
     return [
         person.cccd or "",
         person.full_name,
