@@ -63,11 +63,11 @@ class Access:
     compartment: str | None = None
 
     def audit(self, session: Session, action: str, outcome: str = "success", **fields: Any) -> None:
-        """Record what this caller did, in the same transaction as the work."""
+        """Record what this caller did, in the same transaction as the work (at its commit)."""
         detail = fields.pop("detail", None) or {}
         if self.request_id:
             detail["request_id"] = self.request_id
-        audit.record(
+        audit.defer(
             session,
             audit.AuditEntry(
                 action=action,

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ytehub.core import deferred
 from ytehub.core.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -53,19 +54,57 @@ def chain_hash(prev_hash: str, seq: int, at: datetime, entry: AuditEntry) -> str
     return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
-def record(session: Session, entry: AuditEntry, at: datetime | None = None) -> AuditEvent:
-    """Append ``entry`` to the chain inside the caller's transaction."""
-    at = at or datetime.now(UTC)
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
-    seq = head.seq + 1
-    digest = chain_hash(head.hash, seq, at, entry)
-    event = AuditEvent(seq=seq, at=at, prev_hash=head.hash, hash=digest, **asdict(entry))
-    session.add(event)
-    head.seq, head.hash = seq, digest
-    session.flush()
-    return event
+_EVENTS = AuditEvent.__table__
+_HEAD = AuditHead.__table__
+# Built once: Core statements whose compiled form SQLAlchemy caches, since every request of the
+# API appends an event and the ORM unit of work cost more than the work it audited.
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_APPEND = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
+def record(session: Session, entry: AuditEntry, at: datetime | None = None) -> int:
+    """Append ``entry`` to the chain inside the caller's transaction; its sequence number."""
+    return _append(session, [(at or datetime.now(UTC), entry)])
+
+
+def defer(session: Session, entry: AuditEntry) -> None:
+    """Append ``entry`` when the caller's transaction commits, with the transaction's other
+    events in one statement: the API's hot path, where a bundle audits every entry."""
+    deferred.held(session, "audit", _PendingEvents).entries.append((datetime.now(UTC), entry))
+
+
+def _append(session: Session, entries: list[tuple[datetime, AuditEntry]]) -> int:
+    connection = session.connection()
+    seq, prev_hash = connection.execute(_LOCK_HEAD).one()
+    rows = []
+    for at, entry in entries:
+        seq += 1
+        digest = chain_hash(prev_hash, seq, at, entry)
+        rows.append({"seq": seq, "at": at, "prev_hash": prev_hash, "hash": digest, **asdict(entry)})
+        prev_hash = digest
+    connection.execute(_APPEND, rows)
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
+    return seq
+
+
+class _PendingEvents:
+    visible_to_reads = False
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[datetime, AuditEntry]] = []
+
+    def discard(self) -> None:
+        self.entries = []
+
+    def flush(self, session: Session) -> None:
+        if self.entries:
+            entries, self.entries = self.entries, []
+            _append(session, entries)
 
 
 def _entry_of(event: AuditEvent) -> AuditEntry:

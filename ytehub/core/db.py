@@ -7,11 +7,14 @@ PostgreSQL (psycopg 3) is the production database. Same schema, same code.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
@@ -33,18 +36,85 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # orjson: resources are stored and read on every request; the stdlib codec cost 5-10x more.
+    kwargs.setdefault("json_serializer", _json_text)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        writers = _WriterQueue()
+        connect_args = {"timeout": 30, "factory": writers.connection_class()}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         _tune_sqlite(engine)
         return engine
     # Room for every request thread (uvicorn's thread pool has 40) without reconnecting.
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 30)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class _WriterQueue:
+    """One SQLite writer at a time within the process, queued on a lock.
+
+    SQLite itself makes a second writer wait in a sleep-and-retry loop whose sleeps grow to
+    100 ms, so under concurrent requests most of the time went to sleeping. Threads of one
+    process queue here instead and start the moment the previous writer commits; other
+    processes (several server workers) still meet SQLite's own busy timeout.
+    """
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.lock = threading.Lock()
+        self.timeout = timeout
+
+    def acquire(self) -> None:
+        if not self.lock.acquire(timeout=self.timeout):
+            raise sqlite3.OperationalError("database is locked (writer queue timed out)")
+
+    def connection_class(self) -> type[sqlite3.Connection]:
+        queue = self
+
+        class QueuedConnection(sqlite3.Connection):
+            holds_writer_lock = False
+
+            def begin_write(self) -> None:
+                queue.acquire()
+                self.holds_writer_lock = True
+                try:
+                    self.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    self._release()
+                    raise
+
+            def commit(self) -> None:
+                try:
+                    super().commit()
+                finally:
+                    self._release()
+
+            def rollback(self) -> None:
+                try:
+                    super().rollback()
+                finally:
+                    self._release()
+
+            def close(self) -> None:
+                try:
+                    super().close()
+                finally:
+                    self._release()
+
+            def _release(self) -> None:
+                if self.holds_writer_lock:
+                    self.holds_writer_lock = False
+                    queue.lock.release()
+
+        return QueuedConnection
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -61,7 +131,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.connection.dbapi_connection.begin_write()
 
 
 class Database:

@@ -401,7 +401,7 @@ def read(
     access = _access(request, principal, resource_type, "read")
     store = RecordStore(session)
     stored = store.read(resource_type, resource_id)
-    person = store.person_of(resource_type, resource_id)
+    person = stored.person_id
     _guard_compartment(access, resource_type, resource_id, person)
     _reach(session, access, resource_type, resource_id)
     access.audit(
@@ -479,7 +479,7 @@ def create(
             },
         )
     stored = store.create(body, facility_code=writer_facility(access))
-    person = store.person_of(resource_type, stored.resource["id"])
+    person = stored.person_id
     _guard_compartment(access, resource_type, stored.resource["id"], person)
     _reach(session, access, resource_type, stored.resource["id"])
     access.audit(
@@ -533,7 +533,7 @@ def _put(
             facility_code=facility,
         )
     new_id = stored.resource["id"]
-    person = store.person_of(resource_type, new_id)
+    person = stored.person_id
     _guard_compartment(access, resource_type, new_id, person)
     _reach(session, access, resource_type, new_id)
     access.audit(

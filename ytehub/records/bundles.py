@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy.orm import Session
 
+from ytehub.core import deferred
 from ytehub.core.errors import DomainError, Text
 from ytehub.records.errors import FhirError, Issue, operation_outcome
 from ytehub.records.query import parse_search
@@ -109,6 +110,7 @@ def process_bundle(
             except FhirError as error:
                 raise _entry_error(index, error) from None
         else:
+            deferred.flush(session)  # what is held before a savepoint must outlive its rollback
             savepoint = session.begin_nested()
             try:
                 responses[index] = _one(session, store, context, index, entry, {})
@@ -276,7 +278,7 @@ def _one(
         access = context.authorize(resource_type, "read")
         if resource_id:
             stored = store.read(resource_type, resource_id)
-            person = store.person_of(resource_type, resource_id)
+            person = stored.person_id
             context.guard(access, resource_type, resource_id, person)
             context.reach(access, resource_type, resource_id)
             access.audit(
@@ -351,7 +353,10 @@ def _one(
         full_url = entry.get("fullUrl")
         new_id = mapping.get(full_url, "").partition("/")[2] if isinstance(full_url, str) else ""
         stored = store.create(
-            resource, resource_id=new_id or None, facility_code=context.facility(access)
+            resource,
+            resource_id=new_id or None,
+            facility_code=context.facility(access),
+            fresh_id=bool(new_id),
         )
     else:
         if not resource_id:
@@ -369,7 +374,7 @@ def _one(
             facility_code=context.facility(access),
         )
     new_id = stored.resource["id"]
-    person = store.person_of(resource_type, new_id)
+    person = stored.person_id
     context.guard(access, resource_type, new_id, person)
     context.reach(access, resource_type, new_id)
     access.audit(

@@ -64,6 +64,11 @@ _TABLES = {
 }
 
 
+# The store writes through Core: rows must not come from ORM objects loaded earlier in the
+# same transaction (a bundle that searches, updates, then searches again).
+FRESH = {"populate_existing": True}
+
+
 def _unsupported(criterion: Criterion, what: str) -> FhirError:
     return FhirError.single(
         400,
@@ -357,7 +362,12 @@ def run_search(
         expression = _sort_key(plan, key)
         order.append(expression.desc() if key.descending else expression.asc())
     order += [FhirResource.last_updated.asc(), FhirResource.id.asc()]
-    rows = list(session.scalars(query.order_by(*order).offset(offset).limit(plan.count)))
+    rows = list(
+        session.scalars(
+            query.order_by(*order).offset(offset).limit(plan.count),
+            execution_options=FRESH,
+        )
+    )
     result = SearchResult(rows, total, offset)
     result.includes = _includes(session, plan, rows, compartment, area)
     return result
@@ -392,7 +402,8 @@ def _includes(
                 ),
             )
             .where(FhirResource.deleted.is_(False))
-            .distinct()
+            .distinct(),
+            execution_options=FRESH,
         ):
             found[(row.resource_type, row.id)] = row
     for include in plan.revincludes:
@@ -407,7 +418,8 @@ def _includes(
                 FhirResource.resource_type == include.source_type,
                 FhirResource.deleted.is_(False),
                 FhirResource.id.in_(sources),
-            )
+            ),
+            execution_options=FRESH,
         ):
             found[(row.resource_type, row.id)] = row
     matched = {(row.resource_type, row.id) for row in rows}

@@ -7,7 +7,6 @@ a search never sees a half-written resource. The caller owns the transaction.
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from dataclasses import dataclass
@@ -15,9 +14,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from ytehub.core import deferred
 from ytehub.records.errors import FhirError
 from ytehub.records.indexing import extract, patient_refs
 from ytehub.records.models import (
@@ -78,21 +78,103 @@ def commune_of(patient: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A resource as stored, with its version and time."""
+    """A resource as stored, with its version and time, and the person it belongs to."""
 
     resource: dict[str, Any]
     version_id: int
     last_updated: datetime
     created: bool = False
+    person_id: str | None = None
 
     @property
     def etag(self) -> str:
         return f'W/"{self.version_id}"'
 
 
+_RESOURCES = FhirResource.__table__
+_VERSIONS = FhirVersion.__table__
+_KEY = (_RESOURCES.c.resource_type == bindparam("rt")) & (_RESOURCES.c.id == bindparam("rid"))
+# Built once, so SQLAlchemy's compiled-statement cache is hit without recomputing keys.
+_CURRENT = select(
+    _RESOURCES.c.version_id,
+    _RESOURCES.c.deleted,
+    _RESOURCES.c.person_id,
+    _RESOURCES.c.facility_code,
+    _RESOURCES.c.last_updated,
+    _RESOURCES.c.content,
+).where(_KEY)
+_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
+_REPLACE = (
+    update(_RESOURCES)
+    .where(_RESOURCES.c.resource_type == bindparam("b_type"), _RESOURCES.c.id == bindparam("b_id"))
+    .values(
+        version_id=bindparam("version_id"),
+        last_updated=bindparam("last_updated"),
+        deleted=bindparam("deleted"),
+        person_id=bindparam("person_id"),
+        commune_code=bindparam("commune_code"),
+        facility_code=bindparam("facility_code"),
+        content=bindparam("content"),
+    )
+)
+_CLEAR = {
+    table: delete(table).where(
+        table.c.resource_type == bindparam("b_type"), table.c.resource_id == bindparam("b_id")
+    )
+    for table in INDEX_TABLES
+}
+
+
+class _PendingRows:
+    """Rows of this transaction's writes not yet sent, sent a statement per table (see
+    ``ytehub.core.deferred``). Order on flush: old index rows out, resources, versions, new
+    index rows in."""
+
+    visible_to_reads = True
+
+    def __init__(self) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        self.cleared: list[dict[str, Any]] = []
+        self.inserted: list[dict[str, Any]] = []
+        self.replaced: list[dict[str, Any]] = []
+        self.versions: list[dict[str, Any]] = []
+        self.index: dict[Table, list[dict[str, Any]]] = {table: [] for table in INDEX_TABLES}
+
+    def flush(self, session: Session) -> None:
+        if not (self.inserted or self.replaced or self.versions or self.cleared):
+            return
+        cleared, inserted, replaced, versions, index = (
+            self.cleared,
+            self.inserted,
+            self.replaced,
+            self.versions,
+            self.index,
+        )
+        self.discard()  # first: the statements below run ORM-free, but never twice
+        connection = session.connection()
+        if cleared:
+            for statement in _CLEAR.values():
+                connection.execute(statement, cleared)
+        if inserted:
+            connection.execute(insert(_RESOURCES), inserted)
+        if replaced:
+            connection.execute(_REPLACE, replaced)
+        if versions:
+            connection.execute(insert(_VERSIONS), versions)
+        for table, rows in index.items():
+            if rows:
+                connection.execute(insert(table), rows)
+
+
 class RecordStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.pending = deferred.held(session, "records", _PendingRows)
+
+    def flush(self) -> None:
+        self.pending.flush(self.session)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -101,12 +183,14 @@ class RecordStore:
         resource: dict[str, Any],
         resource_id: str | None = None,
         facility_code: str | None = None,
+        fresh_id: bool = False,
     ) -> Stored:
+        """Create; ``resource_id`` is the client's choice unless ``fresh_id`` says the server
+        just made it (a new UUID cannot collide, so only a client's id needs the look-up)."""
         resource = validate(resource)
         resource_type = resource["resourceType"]
         new_id = check_id(resource_id) if resource_id else str(uuid.uuid4())
-        # A fresh UUID cannot collide; only a client-chosen id needs the look-up.
-        if resource_id and self.session.get(FhirResource, (resource_type, new_id)) is not None:
+        if resource_id and not fresh_id and self._current(resource_type, new_id) is not None:
             raise FhirError.single(
                 409,
                 "duplicate",
@@ -136,7 +220,7 @@ class RecordStore:
                 f"({resource_id}).",
                 f"{resource_type}.id",
             )
-        current = self.session.get(FhirResource, (resource_type, resource_id), with_for_update=True)
+        current = self._current(resource_type, resource_id, for_update=True)
         if if_match is not None:
             actual = current.version_id if current is not None else None
             if actual != if_match:
@@ -150,40 +234,60 @@ class RecordStore:
 
     def delete(self, resource_type: str, resource_id: str) -> int | None:
         """Delete (a new, empty version); deleting what is gone or absent is not an error."""
-        current = self.session.get(FhirResource, (resource_type, resource_id), with_for_update=True)
+        current = self._current(resource_type, resource_id, for_update=True)
         if current is None or current.deleted:
             return None
         moment = now()
-        current.version_id += 1
-        current.deleted = True
-        current.last_updated = moment
-        current.content = None
-        self.session.add(
-            FhirVersion(
-                resource_type=resource_type,
-                id=resource_id,
-                version_id=current.version_id,
-                last_updated=moment,
-                method="DELETE",
-                content=None,
-            )
+        version = current.version_id + 1
+        key = {"b_type": resource_type, "b_id": resource_id}
+        self.pending.cleared.append(key)
+        self.pending.replaced.append(
+            {
+                **key,
+                "version_id": version,
+                "last_updated": moment,
+                "deleted": True,
+                "person_id": current.person_id,
+                "commune_code": None,
+                "facility_code": current.facility_code,
+                "content": None,
+            }
         )
-        self._clear_index(resource_type, resource_id)
-        return current.version_id
+        self.pending.versions.append(
+            {
+                "resource_type": resource_type,
+                "id": resource_id,
+                "version_id": version,
+                "last_updated": moment,
+                "method": "DELETE",
+                "content": None,
+            }
+        )
+        return version
+
+    def _current(self, resource_type: str, resource_id: str, for_update: bool = False) -> Any:
+        """The stored row (version, deleted, person, facility, time, content) or None."""
+        self.flush()
+        statement = _CURRENT_FOR_UPDATE if for_update else _CURRENT
+        return (
+            self.session.connection()
+            .execute(statement, {"rt": resource_type, "rid": resource_id})
+            .first()
+        )
 
     def _write(
         self,
         resource_type: str,
         resource_id: str,
         resource: dict[str, Any],
-        current: FhirResource | None,
+        current: Any,
         method: str,
         facility_code: str | None = None,
     ) -> Stored:
         moment = now()
         version = (current.version_id if current is not None else 0) + 1
         created = current is None or current.deleted
-        body = copy.deepcopy(resource)
+        body = dict(resource)  # validate() returned the caller's dict: only the top is changed
         body["id"] = resource_id
         meta = dict(body.get("meta") or {})
         meta["versionId"] = str(version)
@@ -191,116 +295,85 @@ class RecordStore:
         body["meta"] = meta
         people = patient_refs(body)
         person_id = next(iter(people)) if len(people) == 1 else None
-        commune = commune_of(body) if resource_type == "Patient" else None
+        row = {
+            "version_id": version,
+            "last_updated": moment,
+            "deleted": False,
+            "person_id": person_id,
+            "commune_code": commune_of(body) if resource_type == "Patient" else None,
+            "content": body,
+        }
         if current is None:
-            self.session.add(
-                FhirResource(
-                    resource_type=resource_type,
-                    id=resource_id,
-                    version_id=version,
-                    last_updated=moment,
-                    deleted=False,
-                    person_id=person_id,
-                    commune_code=commune,
-                    facility_code=facility_code,
-                    content=body,
-                )
+            self.pending.inserted.append(
+                {
+                    "resource_type": resource_type,
+                    "id": resource_id,
+                    "facility_code": facility_code,
+                    **row,
+                }
             )
         else:
-            current.version_id, current.last_updated = version, moment
-            current.deleted, current.person_id, current.content = False, person_id, body
-            current.commune_code = commune
-            current.facility_code = facility_code or current.facility_code
-            self._clear_index(resource_type, resource_id)
-        self.session.add(
-            FhirVersion(
-                resource_type=resource_type,
-                id=resource_id,
-                version_id=version,
-                last_updated=moment,
-                method=method,
-                content=body,
+            key = {"b_type": resource_type, "b_id": resource_id}
+            self.pending.cleared.append(key)
+            self.pending.replaced.append(
+                {**key, "facility_code": facility_code or current.facility_code, **row}
             )
+        self.pending.versions.append(
+            {
+                "resource_type": resource_type,
+                "id": resource_id,
+                "version_id": version,
+                "last_updated": moment,
+                "method": method,
+                "content": body,
+            }
         )
         self._index(resource_type, resource_id, body)
-        self.session.flush()
-        return Stored(body, version, moment, created=created)
-
-    def _clear_index(self, resource_type: str, resource_id: str) -> None:
-        connection = self.session.connection()  # Core, not the ORM: this runs on every write
-        for table in INDEX_TABLES:
-            connection.execute(
-                delete(table).where(
-                    table.c.resource_type == resource_type, table.c.resource_id == resource_id
-                )
-            )
+        return Stored(body, version, moment, created=created, person_id=person_id)
 
     def _index(self, resource_type: str, resource_id: str, body: dict[str, Any]) -> None:
-        """Write the index rows, cut to the columns' sizes so both databases accept them."""
+        """Hold the index rows, cut to the columns' sizes so both databases accept them."""
         rows = extract(body)
         owner = {"resource_type": resource_type, "resource_id": resource_id}
-        batches = (
-            (
-                token_index,
-                [
-                    {
-                        **owner,
-                        "param": r.param,
-                        "system": _cut(r.system, 256),
-                        "code": _cut(r.code, 256),
-                    }
-                    for r in rows.tokens
-                ],
-            ),
-            (
-                string_index,
-                [
-                    {**owner, "param": r.param, "value": r.value[:512], "exact": r.exact[:512]}
-                    for r in rows.strings
-                ],
-            ),
-            (
-                date_index,
-                [{**owner, "param": r.param, "low": r.low, "high": r.high} for r in rows.dates],
-            ),
-            (
-                reference_index,
-                [
-                    {
-                        **owner,
-                        "param": r.param,
-                        "target_type": r.target_type,
-                        "target_id": _cut(r.target_id, 64),
-                        "url": r.url[:512],
-                    }
-                    for r in rows.references
-                ],
-            ),
-            (
-                quantity_index,
-                [
-                    {
-                        **owner,
-                        "param": r.param,
-                        "value": r.value,
-                        "system": _cut(r.system, 256),
-                        "code": _cut(r.code, 64),
-                        "unit": _cut(r.unit, 64),
-                    }
-                    for r in rows.quantities
-                    if abs(r.value) < QUANTITY_LIMIT
-                ],
-            ),
+        index = self.pending.index
+        index[token_index].extend(
+            {**owner, "param": r.param, "system": _cut(r.system, 256), "code": _cut(r.code, 256)}
+            for r in rows.tokens
         )
-        connection = self.session.connection()
-        for table, values in batches:
-            if values:
-                connection.execute(insert(table), values)
+        index[string_index].extend(
+            {**owner, "param": r.param, "value": r.value[:512], "exact": r.exact[:512]}
+            for r in rows.strings
+        )
+        index[date_index].extend(
+            {**owner, "param": r.param, "low": r.low, "high": r.high} for r in rows.dates
+        )
+        index[reference_index].extend(
+            {
+                **owner,
+                "param": r.param,
+                "target_type": r.target_type,
+                "target_id": _cut(r.target_id, 64),
+                "url": r.url[:512],
+            }
+            for r in rows.references
+        )
+        index[quantity_index].extend(
+            {
+                **owner,
+                "param": r.param,
+                "value": r.value,
+                "system": _cut(r.system, 256),
+                "code": _cut(r.code, 64),
+                "unit": _cut(r.unit, 64),
+            }
+            for r in rows.quantities
+            if abs(r.value) < QUANTITY_LIMIT
+        )
 
     # --- reads ----------------------------------------------------------------------------
 
     def read(self, resource_type: str, resource_id: str) -> Stored:
-        row = self.session.get(FhirResource, (resource_type, resource_id))
+        row = self._current(resource_type, resource_id)
         if row is None:
             raise FhirError.single(
                 404,
@@ -315,7 +388,7 @@ class RecordStore:
                 f"{resource_type}/{resource_id} đã bị xóa.",
                 f"{resource_type}/{resource_id} was deleted.",
             )
-        return Stored(row.content, row.version_id, row.last_updated)
+        return Stored(row.content, row.version_id, row.last_updated, person_id=row.person_id)
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> Stored:
         row = self.session.get(FhirVersion, (resource_type, resource_id, version_id))
@@ -377,5 +450,5 @@ class RecordStore:
         return list(rows), total or 0
 
     def person_of(self, resource_type: str, resource_id: str) -> str | None:
-        row = self.session.get(FhirResource, (resource_type, resource_id))
+        row = self._current(resource_type, resource_id)
         return row.person_id if row is not None else None

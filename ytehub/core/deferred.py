@@ -1,0 +1,62 @@
+"""Writes a transaction holds back and sends together: one statement per table, not per row.
+
+A transaction Bundle of a hundred resources wrote seven rows for each (resource, version, five
+index tables) and three for each audit event, one statement at a time; the statements cost
+more than the work. Writers put their rows here instead, and the rows go to the database,
+table by table, before anything could see them missing: before the session runs an ORM query
+(``do_orm_execute``), before every commit (savepoints included) and when a writer asks. A
+rollback (of the transaction or of a savepoint) drops what was held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+_KEY = "ytehub.deferred"
+
+
+class Deferred(Protocol):
+    # True when later reads in the same transaction must see the rows (records, not audit).
+    visible_to_reads: bool
+
+    def flush(self, session: Session) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+D = TypeVar("D", bound=Deferred)
+
+
+def held(session: Session, name: str, factory: Callable[[], D]) -> D:
+    """The session's writer of kind ``name``, made on first use."""
+    writers: dict[str, Deferred] = session.info.setdefault(_KEY, {})
+    writer = writers.get(name)
+    if writer is None:
+        writer = writers[name] = factory()
+    return writer  # type: ignore[return-value]
+
+
+def flush(session: Session, reads_only: bool = False) -> None:
+    for writer in list(session.info.get(_KEY, {}).values()):
+        if writer.visible_to_reads or not reads_only:
+            writer.flush(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    flush(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_query(state: ORMExecuteState) -> None:
+    flush(state.session, reads_only=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    for writer in session.info.get(_KEY, {}).values():
+        writer.discard()
