@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 import ytehub.core.models
-import ytehub.records.models  # noqa: F401
+import ytehub.records.models
+import ytehub.registry.models  # noqa: F401
 from ytehub.core.db import Base
 
 connection = context.config.attributes.get("connection")
