@@ -288,15 +288,32 @@ def area_clause(area: AreaScope | None) -> ColumnElement[bool] | None:
     )
 
 
+_SELECTIVITY = {"reference": 1, "token": 2, "uri": 2, "string": 3, "date": 4, "quantity": 4}
+
+
+def _selectivity(criterion: Criterion) -> int:
+    """Which criteria narrow a search most, typically: ids, references, codes, then ranges."""
+    if criterion.param == "_id":
+        return 0
+    if criterion.chain is not None or criterion.modifier in ("missing", "not"):
+        return 5
+    return _SELECTIVITY.get(criterion.type, 5)
+
+
 def _base(
     plan: SearchPlan, compartment: str | None, area: AreaScope | None, correlated: bool
 ) -> Select[Any]:
     query = select(FhirResource).where(
         FhirResource.resource_type == plan.resource_type, FhirResource.deleted.is_(False)
     )
-    for criterion in plan.criteria:
+    # SQLite: the most selective criterion drives (an IN over its index), the others are
+    # checked per candidate (EXISTS on the index's owner key), so a common code or a wide date
+    # range is never materialised in full. PostgreSQL plans EXISTS as semi-joins by itself.
+    drive = not correlated and compartment is None
+    for position, criterion in enumerate(sorted(plan.criteria, key=_selectivity)):
+        per_candidate = correlated or not (drive and position == 0)
         query = query.where(
-            criterion_clause(plan.resource_type, FhirResource, criterion, correlated)
+            criterion_clause(plan.resource_type, FhirResource, criterion, per_candidate)
         )
     if compartment is not None:
         if plan.resource_type == "Patient":

@@ -88,8 +88,7 @@ def frame(records: Iterable[SourceRecord]) -> Any:
     import pandas as pd
 
     rows = [
-        {"uid": f"{r.system}|{r.local_id}", **{c: getattr(r, c) for c in COLUMNS}}
-        for r in records
+        {"uid": f"{r.system}|{r.local_id}", **{c: getattr(r, c) for c in COLUMNS}} for r in records
     ]
     data = pd.DataFrame(rows, columns=["uid", *COLUMNS])
     for column in ("birth_year", "birth_month", "birth_day"):

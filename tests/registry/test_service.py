@@ -1,0 +1,159 @@
+"""Register-or-match, review, merge and unmerge against real databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ytehub.core.db import Database
+from ytehub.core.errors import DomainError
+from ytehub.core.models import AuditEvent
+from ytehub.registry import service
+from ytehub.registry.models import RegistryLink, RegistryPerson, RegistryReview
+from ytehub.registry.normalize import record
+
+AN = {
+    "name": "Nguyễn Văn An",
+    "birth": "198503150000",
+    "sex": "1",
+    "document": "079085001234",
+    "bhyt_card": "DN4797912345678",
+    "commune": "26734",
+    "phone": "0912345678",
+}
+
+
+def test_the_same_person_at_two_facilities_is_linked(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN), actor="test")
+        # Another facility's software drops diacritics, writes the year only, no phone.
+        second = service.register(
+            session,
+            record(
+                "79002",
+                "0042",
+                **{**AN, "name": "NGUYEN VAN AN", "birth": "198500000000", "phone": None},
+            ),
+            actor="test",
+        )
+    assert first.action == "new"
+    assert second.action == "linked"
+    assert second.person_id == first.person_id
+    assert second.probability is not None and second.probability >= 0.99
+    with db.session() as session:
+        person = session.get(RegistryPerson, first.person_id)
+        assert person is not None
+        # The golden record keeps the full birth date and the name with diacritics.
+        assert person.golden["birth_day"] == 15
+        assert person.golden["display_name"] == "Nguyễn Văn An"
+        actions = [link.action for link in session.scalars(select(RegistryLink))]
+        assert actions == ["new", "link"]
+        assert session.scalar(select(AuditEvent).where(AuditEvent.action == "registry.link"))
+
+
+def test_a_different_person_gets_a_new_golden_record(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN))
+        other = service.register(
+            session,
+            record(
+                "79001",
+                "BN2",
+                name="Trần Thị Bình",
+                birth="19920704",
+                sex="2",
+                document="079192004321",
+                commune="26734",
+            ),
+        )
+    assert other.action == "new"
+    assert other.person_id != first.person_id
+
+
+def test_same_cccd_with_another_sex_is_never_linked(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN))
+        clash = service.register(
+            session,
+            record("79003", "X9", **{**AN, "sex": "2", "birth": "196203150000"}),
+        )
+    assert clash.action == "review"
+    assert clash.person_id != first.person_id
+    assert clash.reason == "conflict:sex"
+    with db.session() as session:
+        review = session.scalars(select(RegistryReview)).one()
+        assert review.candidate_person_id == first.person_id
+        assert review.status == "open"
+
+
+def test_a_record_with_nothing_identifying_is_rejected(db: Database) -> None:
+    with db.session() as session, pytest.raises(DomainError) as caught:
+        service.register(session, record("79001", "BN7", name="Lan", sex="2"))
+    assert caught.value.code == "registry.not_identifying"
+    assert caught.value.status == 422
+    assert "CCCD" in caught.value.message.en
+
+
+def test_resubmitting_a_record_updates_it_in_place(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN))
+        again = service.register(session, record("79001", "BN1", **{**AN, "phone": "0987654321"}))
+    assert again.action == "updated"
+    assert again.person_id == first.person_id
+    with db.session() as session:
+        person = session.get(RegistryPerson, first.person_id)
+        assert person is not None and person.golden["phone"] == "0987654321"
+
+
+def test_review_link_merges_and_unmerge_restores(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN))
+        clash = service.register(
+            session, record("79003", "X9", **{**AN, "sex": "2", "birth": "196203150000"})
+        )
+        review_id = clash.review_id
+    assert review_id is not None
+    with db.session() as session:
+        service.decide(session, review_id, link=True, actor="reviewer")
+    with db.session() as session:
+        merged = session.get(RegistryPerson, clash.person_id)
+        assert merged is not None and merged.status == "merged"
+        assert merged.merged_into == first.person_id
+        assert {s.local_id for s in service.sources_of(session, first.person_id)} == {"BN1", "X9"}
+    with db.session() as session:
+        assert service.unmerge(session, clash.person_id, actor="reviewer") == 1
+    with db.session() as session:
+        assert [s.local_id for s in service.sources_of(session, first.person_id)] == ["BN1"]
+        assert [s.local_id for s in service.sources_of(session, clash.person_id)] == ["X9"]
+        actions = [link.action for link in service.history_of(session, clash.person_id)]
+        assert actions == ["new", "review", "merge", "unmerge"]
+        with pytest.raises(DomainError) as caught:
+            service.decide(session, review_id, link=False, actor="reviewer")
+        assert caught.value.code == "registry.already_decided"
+
+
+def test_not_a_match_keeps_both_apart(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN))
+        clash = service.register(
+            session, record("79003", "X9", **{**AN, "sex": "2", "birth": "196203150000"})
+        )
+        assert clash.review_id is not None
+        service.decide(session, clash.review_id, link=False, actor="reviewer")
+    with db.session() as session:
+        assert session.get(RegistryPerson, clash.person_id).status == "active"  # type: ignore[union-attr]
+        assert [s.local_id for s in service.sources_of(session, first.person_id)] == ["BN1"]
+        assert session.scalar(select(AuditEvent).where(AuditEvent.action == "registry.not_a_match"))
+
+
+def test_match_lists_candidates_with_grades(db: Database) -> None:
+    with db.session() as session:
+        first = service.register(session, record("79001", "BN1", **AN))
+        found = service.match(
+            session,
+            record("query", "q", name="nguyen van an", birth="1985-03-15", sex="1"),
+            explain=True,
+        )
+    assert found and found[0].person_id == first.person_id
+    assert found[0].grade is not None
+    assert {e["comparison"] for e in found[0].explanation} >= {"given", "family", "birth"}

@@ -1,0 +1,605 @@
+"""Client-registry use cases: match, register-or-match, review decisions, merge and unmerge.
+
+Every function works inside the caller's session and transaction; every decision is written
+to the link history (``registry_links``, never rewritten) and to the audit trail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ytehub.core import audit
+from ytehub.core.errors import DomainError, Text
+from ytehub.registry.blocking import blocking_keys
+from ytehub.registry.model import (
+    DEFAULT_LEVELS,
+    DEFAULT_PRIOR,
+    Grade,
+    MatchModel,
+    conflict,
+    probability,
+)
+from ytehub.registry.models import (
+    RegistryKey,
+    RegistryLink,
+    RegistryModel,
+    RegistryPerson,
+    RegistryReview,
+    RegistrySource,
+)
+from ytehub.registry.normalize import SourceRecord
+
+MAX_CANDIDATES = 1_000  # source records scored per query; a block larger than this is noise
+_SOURCE_FIELDS = set(SourceRecord.__slots__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Candidate:
+    person_id: str
+    probability: float
+    weight: float
+    grade: Grade | None
+    source_id: int  # the person's record that matched best
+    conflict: str | None = None
+    explanation: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Decision:
+    """What register-or-match did with one record."""
+
+    action: str  # linked, new, review, updated
+    person_id: str
+    source_id: int
+    probability: float | None = None
+    review_id: int | None = None
+    reason: str | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def record_of(fields: dict[str, Any]) -> SourceRecord:
+    return SourceRecord(**{k: v for k, v in fields.items() if k in _SOURCE_FIELDS})
+
+
+# --- the model ------------------------------------------------------------------------------
+
+_models: dict[int, MatchModel] = {}
+
+
+def default_model() -> MatchModel:
+    return MatchModel(levels=dict(DEFAULT_LEVELS), prior=DEFAULT_PRIOR, source="default")
+
+
+def active_model(session: Session) -> MatchModel:
+    """The newest active model (cached by version), or the defaults before any training."""
+    version = session.scalar(
+        select(func.max(RegistryModel.version)).where(RegistryModel.active.is_(True))
+    )
+    if version is None:
+        return _models.setdefault(0, default_model())
+    model = _models.get(version)
+    if model is None:
+        row = session.get(RegistryModel, version)
+        assert row is not None
+        model = _models[version] = MatchModel.from_json(row.params, version)
+    return model
+
+
+def save_model(session: Session, model: MatchModel, actor: str | None) -> int:
+    """Store ``model`` as the new active version."""
+    version = (session.scalar(select(func.max(RegistryModel.version))) or 0) + 1
+    session.add(
+        RegistryModel(
+            version=version,
+            created_at=now(),
+            source=model.source[:128],
+            active=True,
+            params=model.as_json(),
+        )
+    )
+    audit.defer(
+        session,
+        audit.AuditEntry(
+            action="registry.model",
+            actor=actor,
+            resource_type="RegistryModel",
+            resource_id=str(version),
+            detail={"source": model.source},
+        ),
+    )
+    session.flush()
+    return version
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+def _candidate_sources(session: Session, record: SourceRecord) -> list[RegistrySource]:
+    keys = blocking_keys(record)
+    if not keys:
+        return []
+    ids = (
+        select(RegistryKey.source_id)
+        .where(RegistryKey.key.in_(keys))
+        .distinct()
+        .limit(MAX_CANDIDATES)
+    )
+    return list(session.scalars(select(RegistrySource).where(RegistrySource.id.in_(ids))))
+
+
+def match(
+    session: Session,
+    record: SourceRecord,
+    model: MatchModel | None = None,
+    exclude: tuple[str, str] | None = None,
+    explain: bool = False,
+) -> list[Candidate]:
+    """Persons this record may be, best first: the best-scoring record of each person."""
+    model = model or active_model(session)
+    best: dict[str, Candidate] = {}
+    for source in _candidate_sources(session, record):
+        if exclude is not None and (source.system, source.local_id) == exclude:
+            continue
+        other = record_of(source.fields)
+        weight = model.weight(record, other)
+        current = best.get(source.person_id)
+        if current is not None and current.weight >= weight:
+            continue
+        p = probability(weight)
+        best[source.person_id] = Candidate(
+            source.person_id,
+            p,
+            weight,
+            model.grade(p),
+            source.id,
+            conflict(record, other),
+            model.explain(record, other) if explain else [],
+        )
+    ranked = sorted(best.values(), key=lambda c: c.weight, reverse=True)
+    return [c for c in ranked if c.grade is not None or c.conflict is not None]
+
+
+# --- register-or-match ----------------------------------------------------------------------
+
+
+def not_identifying(record: SourceRecord) -> DomainError:
+    gap = record.identifying_gap()
+    assert gap is not None
+    return DomainError("registry.not_identifying", gap, status=422, field="record")
+
+
+def register(
+    session: Session,
+    record: SourceRecord,
+    actor: str | None = None,
+    model: MatchModel | None = None,
+) -> Decision:
+    """Link an incoming source record to its person, or create one; potential matches and
+    conflicts go to the review queue and are never linked automatically."""
+    if record.identifying_gap() is not None:
+        raise not_identifying(record)
+    model = model or active_model(session)
+    moment = now()
+    existing = session.scalars(
+        select(RegistrySource).where(
+            RegistrySource.system == record.system, RegistrySource.local_id == record.local_id
+        )
+    ).first()
+    if existing is not None:
+        if record_of(existing.fields) != record:
+            existing.fields = record.plain()
+            existing.updated_at = moment
+            _rekey(session, existing.id, record)
+            _refresh_golden(session, existing.person_id)
+        return Decision("updated", existing.person_id, existing.id)
+
+    candidates = match(session, record, model)
+    best = candidates[0] if candidates else None
+    conflicting = next((c for c in candidates if c.conflict), None)
+    if (
+        best is not None
+        and best.conflict is None
+        and best.probability >= model.link_threshold
+        and (conflicting is None or conflicting.person_id == best.person_id)
+    ):
+        source_id = _add_source(session, record, best.person_id, moment)
+        _history(session, "link", source_id, best.person_id, best.probability, actor, model)
+        _refresh_golden(session, best.person_id)
+        _audit(session, "registry.link", actor, best.person_id, source_id, best.probability)
+        return Decision(
+            "linked", best.person_id, source_id, best.probability, None, None, candidates
+        )
+
+    person_id = _new_person(session, record, moment)
+    source_id = _add_source(session, record, person_id, moment)
+    _history(session, "new", source_id, person_id, None, actor, model)
+    flagged = conflicting or (
+        best if best is not None and best.probability >= model.review_threshold else None
+    )
+    if flagged is None:
+        _audit(session, "registry.new", actor, person_id, source_id, None)
+        return Decision("new", person_id, source_id, None, None, None, candidates)
+    reason = f"conflict:{flagged.conflict}" if flagged.conflict else "potential"
+    review = RegistryReview(
+        source_id=source_id,
+        candidate_person_id=flagged.person_id,
+        probability=flagged.probability,
+        reason=reason,
+        status="open",
+        created_at=moment,
+    )
+    session.add(review)
+    session.flush()
+    _history(session, "review", source_id, person_id, flagged.probability, actor, model, reason)
+    _audit(session, "registry.review", actor, person_id, source_id, flagged.probability, reason)
+    return Decision(
+        "review", person_id, source_id, flagged.probability, review.id, reason, candidates
+    )
+
+
+def _new_person(session: Session, record: SourceRecord, moment: datetime) -> str:
+    person_id = str(uuid.uuid4())
+    session.add(
+        RegistryPerson(
+            id=person_id,
+            created_at=moment,
+            updated_at=moment,
+            status="active",
+            golden=record.plain(),
+            commune_code=record.commune,
+            cccd=record.cccd,
+        )
+    )
+    session.flush()
+    return person_id
+
+
+def _add_source(session: Session, record: SourceRecord, person_id: str, moment: datetime) -> int:
+    source = RegistrySource(
+        system=record.system,
+        local_id=record.local_id,
+        person_id=person_id,
+        fields=record.plain(),
+        created_at=moment,
+        updated_at=moment,
+    )
+    session.add(source)
+    session.flush()
+    _rekey(session, source.id, record)
+    return source.id
+
+
+def _rekey(session: Session, source_id: int, record: SourceRecord) -> None:
+    session.execute(delete(RegistryKey).where(RegistryKey.source_id == source_id))
+    keys = blocking_keys(record)
+    if keys:
+        session.execute(
+            insert(RegistryKey), [{"key": key[:160], "source_id": source_id} for key in keys]
+        )
+
+
+def _history(
+    session: Session,
+    action: str,
+    source_id: int | None,
+    person_id: str,
+    probability: float | None,
+    actor: str | None,
+    model: MatchModel | None = None,
+    reason: str | None = None,
+    from_person_id: str | None = None,
+) -> None:
+    session.add(
+        RegistryLink(
+            at=now(),
+            action=action,
+            source_id=source_id,
+            person_id=person_id,
+            from_person_id=from_person_id,
+            probability=probability,
+            actor=actor,
+            reason=reason,
+            model_version=model.version if model else None,
+        )
+    )
+
+
+def _audit(
+    session: Session,
+    action: str,
+    actor: str | None,
+    person_id: str,
+    source_id: int | None,
+    probability: float | None,
+    reason: str | None = None,
+) -> None:
+    detail: dict[str, Any] = {"source_id": source_id}
+    if probability is not None:
+        detail["probability"] = round(probability, 6)
+    if reason:
+        detail["reason"] = reason
+    audit.defer(
+        session,
+        audit.AuditEntry(
+            action=action,
+            actor=actor,
+            resource_type="RegistryPerson",
+            resource_id=person_id,
+            person_id=person_id,
+            detail=detail,
+        ),
+    )
+
+
+# --- the golden record ----------------------------------------------------------------------
+
+GOLDEN_FIELDS = (
+    "family",
+    "middle",
+    "given",
+    "sex",
+    "cccd",
+    "cmnd",
+    "passport",
+    "bhxh",
+    "bhyt_card",
+    "commune",
+    "phone",
+)
+
+
+def golden_record(records: Sequence[SourceRecord]) -> dict[str, Any]:
+    """The best value of each field: the commonest among the records, a full birth date over a
+    partial one, a name written with diacritics over one without."""
+    if not records:
+        return {}
+    out: dict[str, Any] = {"system": "golden", "local_id": ""}
+    for name in GOLDEN_FIELDS:
+        values = Counter(getattr(r, name) for r in records if getattr(r, name))
+        out[name] = values.most_common(1)[0][0] if values else None
+    births = Counter(
+        (r.birth_year, r.birth_month, r.birth_day) for r in records if r.birth_year is not None
+    )
+    if births:
+        (year, month, day), _ = max(
+            births.items(),
+            key=lambda item: (item[0][2] is not None, item[0][1] is not None, item[1]),
+        )
+        out.update(birth_year=year, birth_month=month, birth_day=day)
+    else:
+        out.update(birth_year=None, birth_month=None, birth_day=None)
+    parts = [out["family"], out["middle"], out["given"]]
+    out["name"] = " ".join(p for p in parts if p) or None
+    displays = Counter(r.display_name for r in records if r.display_name)
+    out["display_name"] = (
+        max(displays.items(), key=lambda item: (not item[0].isascii(), item[1]))[0]
+        if displays
+        else None
+    )
+    return out
+
+
+def _refresh_golden(session: Session, person_id: str) -> None:
+    records = [
+        record_of(f)
+        for f in session.scalars(
+            select(RegistrySource.fields).where(RegistrySource.person_id == person_id)
+        )
+    ]
+    golden = golden_record(records)
+    session.execute(
+        update(RegistryPerson)
+        .where(RegistryPerson.id == person_id)
+        .values(
+            golden=golden,
+            commune_code=golden.get("commune"),
+            cccd=golden.get("cccd"),
+            updated_at=now(),
+        )
+    )
+
+
+# --- decisions: review, merge, unmerge ------------------------------------------------------
+
+
+def _missing(what: str, key: object) -> DomainError:
+    return DomainError(
+        "registry.not_found",
+        Text(f"Không tìm thấy {what} {key}.", f"No {what} {key}."),
+        status=404,
+        field=what,
+        value=str(key),
+    )
+
+
+def _person(session: Session, person_id: str) -> RegistryPerson:
+    person = session.get(RegistryPerson, person_id)
+    if person is None:
+        raise _missing("person", person_id)
+    return person
+
+
+def merge(
+    session: Session, survivor_id: str, merged_id: str, actor: str | None, reason: str = "merge"
+) -> int:
+    """Move every record of ``merged_id`` to ``survivor_id``; the merged person is kept, marked
+    merged, so the merge can be undone. Returns the number of records moved."""
+    if survivor_id == merged_id:
+        raise DomainError(
+            "registry.same_person",
+            Text(
+                "Không thể hợp nhất một người với chính họ.", "Cannot merge a person with itself."
+            ),
+            status=400,
+            field="merged",
+        )
+    survivor, merged = _person(session, survivor_id), _person(session, merged_id)
+    if survivor.status != "active" or merged.status != "active":
+        raise DomainError(
+            "registry.not_active",
+            Text("Chỉ hợp nhất được hai người đang hoạt động.", "Only active persons can merge."),
+            status=409,
+            field="person",
+        )
+    sources = list(
+        session.scalars(select(RegistrySource.id).where(RegistrySource.person_id == merged_id))
+    )
+    session.execute(
+        update(RegistrySource)
+        .where(RegistrySource.person_id == merged_id)
+        .values(person_id=survivor_id, updated_at=now())
+    )
+    for source_id in sources:
+        _history(session, "merge", source_id, survivor_id, None, actor, None, reason, merged_id)
+    merged.status, merged.merged_into, merged.updated_at = "merged", survivor_id, now()
+    session.flush()
+    _refresh_golden(session, survivor_id)
+    _audit(session, "registry.merge", actor, survivor_id, None, None, f"merged {merged_id}")
+    return len(sources)
+
+
+def unmerge(session: Session, merged_id: str, actor: str | None) -> int:
+    """Undo a merge: the records that came from ``merged_id`` go back to it."""
+    merged = _person(session, merged_id)
+    if merged.status != "merged" or merged.merged_into is None:
+        raise DomainError(
+            "registry.not_merged",
+            Text(f"{merged_id} chưa bị hợp nhất.", f"{merged_id} is not merged."),
+            status=409,
+            field="person",
+            value=merged_id,
+        )
+    survivor_id = merged.merged_into
+    moved = [
+        link.source_id
+        for link in session.scalars(
+            select(RegistryLink).where(
+                RegistryLink.action == "merge",
+                RegistryLink.from_person_id == merged_id,
+                RegistryLink.person_id == survivor_id,
+            )
+        )
+        if link.source_id is not None
+    ]
+    back = [
+        s
+        for s in session.scalars(
+            select(RegistrySource).where(
+                RegistrySource.id.in_(moved), RegistrySource.person_id == survivor_id
+            )
+        )
+    ]
+    for source in back:
+        source.person_id, source.updated_at = merged_id, now()
+        _history(session, "unmerge", source.id, merged_id, None, actor, None, None, survivor_id)
+    merged.status, merged.merged_into, merged.updated_at = "active", None, now()
+    session.flush()
+    _refresh_golden(session, survivor_id)
+    _refresh_golden(session, merged_id)
+    _audit(session, "registry.unmerge", actor, merged_id, None, None, f"from {survivor_id}")
+    return len(back)
+
+
+def decide(session: Session, review_id: int, link: bool, actor: str | None) -> RegistryReview:
+    """A reviewer's decision: link (merge the record's person into the candidate) or not a
+    match (the two stay apart; the decision is kept)."""
+    review = session.get(RegistryReview, review_id)
+    if review is None:
+        raise _missing("review", review_id)
+    if review.status != "open":
+        raise DomainError(
+            "registry.already_decided",
+            Text("Mục này đã được quyết định.", "This item was already decided."),
+            status=409,
+            field="review",
+            value=str(review_id),
+        )
+    source = session.get(RegistrySource, review.source_id)
+    assert source is not None
+    if link:
+        if source.person_id != review.candidate_person_id:
+            merge(session, review.candidate_person_id, source.person_id, actor, "review")
+        review.status = "linked"
+    else:
+        review.status = "not_a_match"
+        _history(
+            session,
+            "not-a-match",
+            source.id,
+            source.person_id,
+            review.probability,
+            actor,
+            None,
+            f"not {review.candidate_person_id}",
+        )
+        _audit(
+            session,
+            "registry.not_a_match",
+            actor,
+            source.person_id,
+            source.id,
+            review.probability,
+            f"not {review.candidate_person_id}",
+        )
+    review.decided_at, review.decided_by = now(), actor
+    session.flush()
+    return review
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def sources_of(session: Session, person_id: str) -> list[RegistrySource]:
+    return list(
+        session.scalars(
+            select(RegistrySource)
+            .where(RegistrySource.person_id == person_id)
+            .order_by(RegistrySource.id)
+        )
+    )
+
+
+def history_of(session: Session, person_id: str) -> list[RegistryLink]:
+    return list(
+        session.scalars(
+            select(RegistryLink)
+            .where(
+                (RegistryLink.person_id == person_id) | (RegistryLink.from_person_id == person_id)
+            )
+            .order_by(RegistryLink.id)
+        )
+    )
+
+
+def open_reviews(session: Session, limit: int = 50) -> list[RegistryReview]:
+    return list(
+        session.scalars(
+            select(RegistryReview)
+            .where(RegistryReview.status == "open")
+            .order_by(RegistryReview.created_at, RegistryReview.id)
+            .limit(limit)
+        )
+    )
+
+
+def bulk_register(
+    session: Session, records: Iterable[SourceRecord], actor: str | None = None
+) -> Counter[str]:
+    """Register many records in this transaction; counts per action."""
+    model = active_model(session)
+    counts: Counter[str] = Counter()
+    for record in records:
+        counts[register(session, record, actor, model).action] += 1
+    return counts
