@@ -50,7 +50,7 @@ def _type(resource_type: str) -> str:
     return resource_type
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def fhir_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = orjson.loads(raw)
@@ -154,7 +154,7 @@ def _access(request: Request, principal: Principal, resource_type: str, action: 
 @router.post("/")
 def bundle(
     request: Request,
-    body: dict[str, Any] = Depends(_body),
+    body: dict[str, Any] = Depends(fhir_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -445,7 +445,7 @@ def vread(
 def create(
     resource_type: str,
     request: Request,
-    body: dict[str, Any] = Depends(_body),
+    body: dict[str, Any] = Depends(fhir_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -552,7 +552,7 @@ def update(
     resource_type: str,
     resource_id: str,
     request: Request,
-    body: dict[str, Any] = Depends(_body),
+    body: dict[str, Any] = Depends(fhir_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -563,7 +563,7 @@ def update(
 def conditional_update(
     resource_type: str,
     request: Request,
-    body: dict[str, Any] = Depends(_body),
+    body: dict[str, Any] = Depends(fhir_body),
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ) -> Response:

@@ -414,7 +414,7 @@ def _refresh_golden(session: Session, person_id: str) -> None:
 # --- decisions: review, merge, unmerge ------------------------------------------------------
 
 
-def _missing(what: str, key: object) -> DomainError:
+def not_found(what: str, key: object) -> DomainError:
     return DomainError(
         "registry.not_found",
         Text(f"Không tìm thấy {what} {key}.", f"No {what} {key}."),
@@ -424,10 +424,10 @@ def _missing(what: str, key: object) -> DomainError:
     )
 
 
-def _person(session: Session, person_id: str) -> RegistryPerson:
+def get_person(session: Session, person_id: str) -> RegistryPerson:
     person = session.get(RegistryPerson, person_id)
     if person is None:
-        raise _missing("person", person_id)
+        raise not_found("person", person_id)
     return person
 
 
@@ -445,7 +445,7 @@ def merge(
             status=400,
             field="merged",
         )
-    survivor, merged = _person(session, survivor_id), _person(session, merged_id)
+    survivor, merged = get_person(session, survivor_id), get_person(session, merged_id)
     if survivor.status != "active" or merged.status != "active":
         raise DomainError(
             "registry.not_active",
@@ -472,7 +472,7 @@ def merge(
 
 def unmerge(session: Session, merged_id: str, actor: str | None) -> int:
     """Undo a merge: the records that came from ``merged_id`` go back to it."""
-    merged = _person(session, merged_id)
+    merged = get_person(session, merged_id)
     if merged.status != "merged" or merged.merged_into is None:
         raise DomainError(
             "registry.not_merged",
@@ -517,7 +517,7 @@ def decide(session: Session, review_id: int, link: bool, actor: str | None) -> R
     match (the two stay apart; the decision is kept)."""
     review = session.get(RegistryReview, review_id)
     if review is None:
-        raise _missing("review", review_id)
+        raise not_found("review", review_id)
     if review.status != "open":
         raise DomainError(
             "registry.already_decided",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ytehub.core.errors import DomainError, Text
 
-CONTEXTS = ("user", "patient", "system", "admin", "analytics")
+CONTEXTS = ("user", "patient", "system", "admin", "analytics", "registry")
 ACTIONS = ("read", "write", "*")
 _GRAMMAR = re.compile(
     r"^(?P<context>[a-z]+)/(?P<resource>\*|[A-Za-z][A-Za-z0-9_]*)\.(?P<action>\*|[a-z]+)$"
