@@ -85,6 +85,7 @@ def test_roles_data_is_complete() -> None:
         "epidemiologist",
         "dispatcher",
         "manager",
+        "registrar",
         "facility_system",
         "citizen",
     }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from importlib.resources import files
 
 from fastapi import FastAPI
@@ -40,9 +44,35 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
+PLANNER_REFRESH_SECONDS = 600.0
+log = logging.getLogger("ytehub")
+
+
+async def _keep_planner_statistics(db: Database) -> None:
+    """Refresh the database's planner statistics now and every ten minutes, as data grows."""
+    while True:
+        try:
+            await asyncio.to_thread(db.optimize)
+        except Exception:  # a failed refresh must not stop the server; the next one retries
+            log.exception("refreshing planner statistics failed")
+        await asyncio.sleep(PLANNER_REFRESH_SECONDS)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(_keep_planner_statistics(app.state.db))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="ytehub",
         version=__version__,
         description="Nền tảng dữ liệu y tế thông minh cấp tỉnh — provincial smart-health platform.",

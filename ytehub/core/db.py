@@ -155,5 +155,20 @@ class Database:
         finally:
             session.close()
 
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics.
+
+        Without them SQLite cannot tell that a resource id is nearly unique and a resource
+        type is not: measured on 60,000 resources, a patient's Observations by code took
+        13 ms scanning the type's index and 0.2 ms probing the id after ``ANALYZE``. The
+        sampling limit keeps the run to tens of milliseconds at any size. PostgreSQL's
+        autovacuum keeps its own statistics.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            connection.exec_driver_sql("ANALYZE")
+
     def dispose(self) -> None:
         self.engine.dispose()

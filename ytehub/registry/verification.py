@@ -269,8 +269,10 @@ def _population_row(values: Sequence[Any], index: Mapping[str, int]) -> dict[str
         return values[position] if position is not None and position < len(values) else None
 
     raw_id = cell("so_dinh_danh")
-    # An integer column drops the leading zero of every CCCD issued in Hà Nội (001...).
-    so_dinh_danh = str(raw_id).zfill(12) if isinstance(raw_id, int) else _text(raw_id)
+    so_dinh_danh = _text(raw_id)
+    if isinstance(raw_id, int) and 10 <= len(so_dinh_danh) < 12:
+        # An integer column drops the leading zeros of a CCCD (province codes 001 to 096).
+        so_dinh_danh = so_dinh_danh.zfill(12)
     if len(so_dinh_danh) != 12 or not (so_dinh_danh.isascii() and so_dinh_danh.isdigit()):
         return None
     ho_ten = " ".join(_text(cell("ho_ten")).split())[:128]
