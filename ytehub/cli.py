@@ -1,4 +1,4 @@
-"""The `ytehub` command: init, serve, demo, users, clients, audit, units."""
+"""The `ytehub` command: init, serve, demo, users, clients, audit, units, registry."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(units_app, name="units")
+registry_app = typer.Typer(
+    help="Chỉ mục người bệnh / client registry (master person index)", no_args_is_help=True
+)
+app.add_typer(registry_app, name="registry")
 
 console = Console()
 DEMO_ADMIN = "admin"
@@ -530,6 +534,126 @@ def units_convert(
             + ": "
             + ", ".join(f"{c.code} {c.name}" for c in legacy.candidates)
         )
+
+
+# --- client registry --------------------------------------------------------------------------
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@registry_app.command("train")
+def registry_train(
+    max_records: Annotated[
+        int, typer.Option(help="Records sampled for estimation", min=1_000)
+    ] = 500_000,
+) -> None:
+    """Ước lượng mô hình ghép cặp từ dữ liệu / estimate the match model (Splink, EM)."""
+    from sqlalchemy import select
+
+    from ytehub.registry import service as registry
+    from ytehub.registry.models import RegistrySource
+    from ytehub.registry.training import estimate
+
+    db = _database(_settings())
+    with db.session() as session:
+        records = [
+            registry.record_of(fields)
+            for fields in session.scalars(
+                select(RegistrySource.fields).order_by(RegistrySource.id).limit(max_records)
+            )
+        ]
+    if len(records) < 1_000:
+        raise failed(_("Too few source records to estimate a model (need 1,000)"), len(records))
+    with console.status(_("Estimating m and u probabilities with Splink")):
+        model = estimate(records)
+    with db.session() as session:
+        version = registry.save_model(session, model, actor=f"cli:{getpass.getuser()}")
+    table = Table(title=_("Match model"), show_header=True)
+    table.add_column(_("Comparison"))
+    table.add_column(_("Levels (m / u)"))
+    for name, pairs in model.levels.items():
+        table.add_row(name, "  ".join(f"{m:.3g}/{u:.3g}" for m, u in pairs))
+    console.print(table)
+    done(_("Model version"), version)
+
+
+@registry_app.command("load-register")
+def registry_load_register(path: Path) -> None:
+    """Nạp trích xuất dữ liệu dân cư / load a population-register extract (CSV or Parquet)."""
+    from ytehub.registry.verification import load_extract
+
+    db = _database(_settings())
+    with _progress() as progress:
+        task = progress.add_task(_("Loading the population register"), total=None)
+        try:
+            result = load_extract(
+                db, path, on_progress=lambda n: progress.update(task, completed=n)
+            )
+        except (OSError, ValueError) as error:
+            raise failed(_("Cannot load the extract"), error) from None
+    done(_("Rows loaded"), f"{result.loaded:,}")
+    if result.skipped:
+        note(_("Rows skipped (identity number not 12 digits)"), f"{result.skipped:,}")
+
+
+@registry_app.command("verify")
+def registry_verify(
+    unchecked: Annotated[
+        bool, typer.Option("--unchecked", help="Only persons never checked")
+    ] = False,
+) -> None:
+    """Xác thực với dữ liệu dân cư / verify persons against the population register."""
+    from ytehub.registry import service as registry
+    from ytehub.registry.verification import verify_persons
+
+    db = _database(_settings())
+    with db.session() as session:
+        total = registry.active_persons(session)
+    with _progress() as progress:
+        task = progress.add_task(_("Verifying persons"), total=total or 0)
+        summary = verify_persons(
+            db,
+            on_progress=lambda n: progress.update(task, completed=n),
+            only_unchecked=unchecked,
+        )
+    table = Table(title=_("Verification against the population register"), show_header=False)
+    table.add_row(_("Checked"), f"{summary.checked:,}")
+    table.add_row(_("Verified"), f"{summary.verified:,}")
+    table.add_row(_("Mismatch"), f"{summary.mismatch:,}")
+    table.add_row(_("Not found"), f"{summary.not_found:,}")
+    console.print(table)
+
+
+@registry_app.command("status")
+def registry_status() -> None:
+    """Tình trạng chỉ mục / persons, records, open reviews and the active model."""
+    from sqlalchemy import func, select
+
+    from ytehub.registry import service as registry
+    from ytehub.registry.models import RegistryReview, RegistrySource
+
+    db = _database(_settings())
+    with db.session() as session:
+        persons = registry.active_persons(session)
+        sources = session.scalar(select(func.count()).select_from(RegistrySource))
+        reviews = session.scalar(
+            select(func.count()).select_from(RegistryReview).where(RegistryReview.status == "open")
+        )
+        model = registry.active_model(session)
+    table = Table(title=_("Client registry"), show_header=False)
+    table.add_row(_("Persons"), f"{persons or 0:,}")
+    table.add_row(_("Source records"), f"{sources or 0:,}")
+    table.add_row(_("Open reviews"), f"{reviews or 0:,}")
+    table.add_row(_("Model version"), f"{model.version} ({model.source})")
+    console.print(table)
 
 
 def main() -> None:

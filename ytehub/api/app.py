@@ -87,12 +87,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from ytehub.records.person_api import router as person_record
     from ytehub.registry.api import router as registry
     from ytehub.web.records import router as console_records
+    from ytehub.web.registry import router as console_registry
     from ytehub.web.routes import router as console
 
     app.include_router(person_record)  # before /fhir so that Patient/{id}/$summary matches
     app.include_router(registry)  # before /fhir so that Patient/$match matches
     app.include_router(fhir)
     app.include_router(console_records)
+    app.include_router(console_registry)
 
     app.include_router(console)
     app.mount(

@@ -161,7 +161,7 @@ def _resolve_purpose(request: Request, principal: Principal) -> str:
 
 def authorize(
     scope: str, *, commune_param: str | None = None, facility_param: str | None = None
-) -> Callable[..., Access]:
+) -> Callable[..., Any]:
     """A dependency requiring ``scope`` and, when named, that the commune or facility given in
     the path or query parameter lies inside the caller's area."""
     required = Scope.parse(scope)
@@ -169,26 +169,38 @@ def authorize(
     async def dependency(
         request: Request, principal: Principal = Depends(current_principal)
     ) -> Access:
-        purpose: str | None = None
-        try:
-            purpose = _resolve_purpose(request, principal)
-            if not allows(principal.scopes, required):
-                raise DomainError(
-                    "auth.scope_missing",
-                    Text(
-                        f"Mã truy cập thiếu phạm vi quyền {required}.",
-                        f"The access token lacks the scope {required}.",
-                    ),
-                    status=403,
-                    field="scope",
-                    value=str(required),
-                )
-            _check_area(request, principal, commune_param, facility_param)
-        except DomainError as error:
-            raise _deny(request, principal, purpose, f"access:{required}", error) from None
-        return Access(principal, purpose, source_address(request), request_id(request))
+        return check_scope(request, principal, required, commune_param, facility_param)
 
     return dependency
+
+
+def check_scope(
+    request: Request,
+    principal: Principal,
+    required: Scope,
+    commune_param: str | None = None,
+    facility_param: str | None = None,
+) -> Access:
+    """Authorise ``principal`` for ``required`` (and the area named in the request); a refusal
+    is audited and raised. The console calls it with its signed-in principal."""
+    purpose: str | None = None
+    try:
+        purpose = _resolve_purpose(request, principal)
+        if not allows(principal.scopes, required):
+            raise DomainError(
+                "auth.scope_missing",
+                Text(
+                    f"Mã truy cập thiếu phạm vi quyền {required}.",
+                    f"The access token lacks the scope {required}.",
+                ),
+                status=403,
+                field="scope",
+                value=str(required),
+            )
+        _check_area(request, principal, commune_param, facility_param)
+    except DomainError as error:
+        raise _deny(request, principal, purpose, f"access:{required}", error) from None
+    return Access(principal, purpose, source_address(request), request_id(request))
 
 
 def _param(request: Request, name: str) -> str | None:

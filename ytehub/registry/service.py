@@ -583,6 +583,47 @@ def history_of(session: Session, person_id: str) -> list[RegistryLink]:
     )
 
 
+def review_view(session: Session, review_id: int) -> dict[str, Any]:
+    """A review item with both sides and what each comparison said, for the review screen."""
+    review = session.get(RegistryReview, review_id)
+    if review is None:
+        raise not_found("review", review_id)
+    source = session.get(RegistrySource, review.source_id)
+    candidate = get_person(session, review.candidate_person_id)
+    assert source is not None
+    record = record_of(source.fields)
+    others = sources_of(session, candidate.id)
+    model = active_model(session)
+    best = max(others, key=lambda s: model.weight(record, record_of(s.fields)), default=None)
+    return {
+        "id": review.id,
+        "status": review.status,
+        "reason": review.reason,
+        "probability": review.probability,
+        "record": source.fields,
+        "record_system": source.system,
+        "record_local_id": source.local_id,
+        "record_person_id": source.person_id,
+        "candidate_person_id": candidate.id,
+        "candidate_golden": candidate.golden,
+        "candidate_records": [
+            {"system": s.system, "local_id": s.local_id, "fields": s.fields} for s in others
+        ],
+        "explanation": model.explain(record, record_of(best.fields)) if best else [],
+    }
+
+
+def active_persons(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(RegistryPerson)
+            .where(RegistryPerson.status == "active")
+        )
+        or 0
+    )
+
+
 def open_reviews(session: Session, limit: int = 50) -> list[RegistryReview]:
     return list(
         session.scalars(

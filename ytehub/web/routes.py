@@ -32,6 +32,7 @@ templates = Jinja2Templates(directory=str(files("ytehub.web").joinpath("template
 MODULES: list[dict[str, Any]] = [
     {"key": "dashboard", "title": N_("Dashboard"), "href": "/", "ready": True},
     {"key": "records", "title": N_("Health records"), "href": "/records", "ready": True},
+    {"key": "registry", "title": N_("Client registry"), "href": "/registry", "ready": True},
     {"key": "immunization", "title": N_("Immunization"), "href": "/immunization", "ready": False},
     {
         "key": "surveillance",
