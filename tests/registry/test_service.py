@@ -157,3 +157,19 @@ def test_match_lists_candidates_with_grades(db: Database) -> None:
     assert found and found[0].person_id == first.person_id
     assert found[0].grade is not None
     assert {e["comparison"] for e in found[0].explanation} >= {"given", "family", "birth"}
+
+
+def test_imported_persons_are_found_by_later_records(db: Database) -> None:
+    first = record("79001", "BN1", **AN)
+    same = record("79002", "7", **{**AN, "name": "NGUYEN VAN AN", "phone": None})
+    other = record(
+        "79001", "BN2", name="Trần Thị Bình", birth="19920704", sex="2", document="079192004321"
+    )
+    with db.session() as session:
+        assert service.import_persons(session, [[first, same], [other]], actor="test") == 3
+    with db.session() as session:
+        assert service.active_persons(session) == 2
+        later = service.register(session, record("79005", "Z1", **{**AN, "birth": "1985"}))
+        assert later.action == "linked"
+        linked = {s.local_id for s in service.sources_of(session, later.person_id)}
+        assert linked == {"BN1", "7", "Z1"}

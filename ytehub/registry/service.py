@@ -635,6 +635,102 @@ def open_reviews(session: Session, limit: int = 50) -> list[RegistryReview]:
     )
 
 
+def import_persons(
+    session: Session,
+    groups: Iterable[Sequence[SourceRecord]],
+    actor: str | None = None,
+    reason: str = "import",
+) -> int:
+    """Store already-resolved persons (each group is one person's records, e.g. the clusters
+    of a batch deduplication) in a few statements per chunk instead of matching one by one.
+    Records already in the index are not touched. Returns the number of records stored."""
+    moment = now()
+    stored = 0
+    persons: list[dict[str, Any]] = []
+    pending: list[tuple[str, SourceRecord]] = []
+    for group in groups:
+        person_id = str(uuid.uuid4())
+        golden = golden_record(group)
+        persons.append(
+            {
+                "id": person_id,
+                "created_at": moment,
+                "updated_at": moment,
+                "status": "active",
+                "golden": golden,
+                "commune_code": golden.get("commune"),
+                "cccd": golden.get("cccd"),
+            }
+        )
+        pending.extend((person_id, record) for record in group)
+        if len(pending) >= 5_000:
+            stored += _import_chunk(session, persons, pending, actor, reason, moment)
+            persons, pending = [], []
+    if pending:
+        stored += _import_chunk(session, persons, pending, actor, reason, moment)
+    return stored
+
+
+def _import_chunk(
+    session: Session,
+    persons: list[dict[str, Any]],
+    pending: list[tuple[str, SourceRecord]],
+    actor: str | None,
+    reason: str,
+    moment: datetime,
+) -> int:
+    session.execute(insert(RegistryPerson), persons)
+    ids = (
+        session.execute(
+            insert(RegistrySource).returning(RegistrySource.id, sort_by_parameter_order=True),
+            [
+                {
+                    "system": record.system,
+                    "local_id": record.local_id,
+                    "person_id": person_id,
+                    "fields": record.plain(),
+                    "created_at": moment,
+                    "updated_at": moment,
+                }
+                for person_id, record in pending
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    keys = [
+        {"key": key[:160], "source_id": source_id}
+        for source_id, (_person, record) in zip(ids, pending, strict=True)
+        for key in dict.fromkeys(blocking_keys(record))
+    ]
+    if keys:
+        session.execute(insert(RegistryKey), keys)
+    session.execute(
+        insert(RegistryLink),
+        [
+            {
+                "at": moment,
+                "action": "new",
+                "source_id": source_id,
+                "person_id": person_id,
+                "actor": actor,
+                "reason": reason,
+            }
+            for source_id, (person_id, _record) in zip(ids, pending, strict=True)
+        ],
+    )
+    audit.defer(
+        session,
+        audit.AuditEntry(
+            action="registry.import",
+            actor=actor,
+            resource_type="RegistryPerson",
+            detail={"persons": len(persons), "records": len(pending), "reason": reason},
+        ),
+    )
+    return len(pending)
+
+
 def bulk_register(
     session: Session, records: Iterable[SourceRecord], actor: str | None = None
 ) -> Counter[str]:
