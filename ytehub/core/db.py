@@ -45,6 +45,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
     parsed = make_url(url)
+    if parsed.database != ":memory:":
+        # Room for every request thread (uvicorn's thread pool has 40) without reconnecting: a
+        # connection returned beyond the pool's size is closed, and opening a new one (SQLite's
+        # PRAGMAs, PostgreSQL's handshake) cost more than the request it served.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 20)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -53,9 +59,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _tune_sqlite(engine)
         return engine
-    # Room for every request thread (uvicorn's thread pool has 40) without reconnecting.
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 30)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -359,6 +359,10 @@ def offset_of(cursor: str | None) -> int:
     return int(cursor[1:])
 
 
+def _count(session: Session, query: Select[Any]) -> int:
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
 def run_search(
     session: Session,
     plan: SearchPlan,
@@ -369,11 +373,9 @@ def run_search(
     correlated = session.get_bind().dialect.name == "postgresql"
     query = _base(plan, compartment, area, correlated)
     offset = offset_of(plan.cursor)
-    total = None
-    if plan.total != "none" or plan.summary == "count":
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
+    wants_total = plan.total != "none" or plan.summary == "count"
     if plan.summary == "count" or plan.count == 0:
-        return SearchResult([], total, offset)
+        return SearchResult([], _count(session, query) if wants_total else None, offset)
     order = []
     for key in plan.sort:
         expression = _sort_key(plan, key)
@@ -385,6 +387,11 @@ def run_search(
             execution_options=FRESH,
         )
     )
+    total = None
+    if wants_total:
+        # A page that is not full ends the results: its size gives the total without counting.
+        full = len(rows) == plan.count or (offset and not rows)
+        total = _count(session, query) if full else offset + len(rows)
     result = SearchResult(rows, total, offset)
     result.includes = _includes(session, plan, rows, compartment, area)
     return result
