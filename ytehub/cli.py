@@ -539,11 +539,11 @@ def units_convert(
 # --- client registry --------------------------------------------------------------------------
 
 
-def _progress() -> Progress:
+def _progress(known_total: bool = True) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
+        TextColumn("{task.completed:,}/{task.total:,}" if known_total else "{task.completed:,}"),
         TimeElapsedColumn(),
         console=console,
     )
@@ -591,7 +591,7 @@ def registry_load_register(path: Path) -> None:
     from ytehub.registry.verification import load_extract
 
     db = _database(_settings())
-    with _progress() as progress:
+    with _progress(known_total=False) as progress:
         task = progress.add_task(_("Loading the population register"), total=None)
         try:
             result = load_extract(
