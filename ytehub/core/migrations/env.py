@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import ytehub.core.models
+import ytehub.ingest.models
 import ytehub.records.models
 import ytehub.registry.models  # noqa: F401
 from ytehub.core.db import Base

@@ -1,0 +1,1 @@
+"""National-format ingest: validation, mapping to FHIR, the pipeline."""
