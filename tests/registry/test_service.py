@@ -97,7 +97,9 @@ def test_a_record_with_nothing_identifying_is_rejected(db: Database) -> None:
 def test_resubmitting_a_record_updates_it_in_place(db: Database) -> None:
     with db.session() as session:
         first = service.register(session, record("79001", "BN1", **AN))
+        same = service.register(session, record("79001", "BN1", **AN))
         again = service.register(session, record("79001", "BN1", **{**AN, "phone": "0987654321"}))
+    assert same.action == "unchanged"
     assert again.action == "updated"
     assert again.person_id == first.person_id
     with db.session() as session:

@@ -22,18 +22,9 @@ from ytehub.core.security import AreaScope, Principal
 from ytehub.records.api import fhir_body, fhir_response
 from ytehub.records.errors import FhirError
 from ytehub.registry import service
+from ytehub.registry.fhir import golden_patient
 from ytehub.registry.models import RegistryPerson, RegistrySource
-from ytehub.registry.normalize import (
-    COMMUNE_EXTENSION,
-    SID_BHXH,
-    SID_BHYT,
-    SID_CCCD,
-    SID_CMND,
-    SID_FACILITY_PREFIX,
-    SID_PASSPORT,
-    from_patient,
-    record,
-)
+from ytehub.registry.normalize import from_patient, record
 
 router = APIRouter(tags=["client registry"])
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
@@ -59,60 +50,6 @@ def _visible(session: Session, area: AreaScope, person: RegistryPerson) -> bool:
             is not None
         )
     return _in_area(area, person)
-
-
-def golden_patient(person: RegistryPerson, sources: list[RegistrySource]) -> dict[str, Any]:
-    """The golden record as a FHIR Patient; each facility record is an identifier and a link."""
-    golden = person.golden
-    identifiers = [
-        {"system": system, "value": golden[key]}
-        for key, system in (
-            ("cccd", SID_CCCD),
-            ("cmnd", SID_CMND),
-            ("passport", SID_PASSPORT),
-            ("bhxh", SID_BHXH),
-            ("bhyt_card", SID_BHYT),
-        )
-        if golden.get(key)
-    ]
-    facility_ids = [
-        {"system": f"{SID_FACILITY_PREFIX}{s.system}", "value": s.local_id} for s in sources
-    ]
-    patient: dict[str, Any] = {
-        "resourceType": "Patient",
-        "id": person.id,
-        "active": person.status == "active",
-        "identifier": identifiers + facility_ids,
-    }
-    display = golden.get("display_name")
-    if display:
-        words = display.split()
-        patient["name"] = [
-            {"use": "official", "text": display, "family": words[0], "given": words[1:]}
-        ]
-    if golden.get("sex"):
-        patient["gender"] = golden["sex"]
-    year, month, day = golden.get("birth_year"), golden.get("birth_month"), golden.get("birth_day")
-    if year:
-        patient["birthDate"] = "-".join(
-            [f"{year:04d}"]
-            + ([f"{month:02d}"] if month else [])
-            + ([f"{day:02d}"] if month and day else [])
-        )
-    if golden.get("commune"):
-        patient["address"] = [
-            {"extension": [{"url": COMMUNE_EXTENSION, "valueCode": golden["commune"]}]}
-        ]
-    if golden.get("phone"):
-        patient["telecom"] = [{"system": "phone", "value": golden["phone"]}]
-    patient["link"] = [
-        {"other": {"identifier": identifier}, "type": "seealso"} for identifier in facility_ids
-    ]
-    if person.merged_into:
-        patient["link"].append(
-            {"other": {"reference": f"Patient/{person.merged_into}"}, "type": "replaced-by"}
-        )
-    return patient
 
 
 def _parameters(body: Any) -> tuple[dict[str, Any], int, bool]:

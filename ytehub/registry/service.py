@@ -60,7 +60,7 @@ class Candidate:
 class Decision:
     """What register-or-match did with one record."""
 
-    action: str  # linked, new, review, updated
+    action: str  # linked, new, review, updated, unchanged
     person_id: str
     source_id: int
     probability: float | None = None
@@ -198,11 +198,12 @@ def register(
         )
     ).first()
     if existing is not None:
-        if record_of(existing.fields) != record:
-            existing.fields = record.plain()
-            existing.updated_at = moment
-            _rekey(session, existing.id, record)
-            _refresh_golden(session, existing.person_id)
+        if record_of(existing.fields) == record:
+            return Decision("unchanged", existing.person_id, existing.id)
+        existing.fields = record.plain()
+        existing.updated_at = moment
+        _rekey(session, existing.id, record)
+        _refresh_golden(session, existing.person_id)
         return Decision("updated", existing.person_id, existing.id)
 
     candidates = match(session, record, model)
