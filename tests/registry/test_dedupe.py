@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ytehub.registry import dedupe as dedupe_module
 from ytehub.registry import quality, training
 from ytehub.registry.blocking import blocking_keys
 from ytehub.registry.compare import COLUMNS, COMPARISONS
@@ -121,6 +122,12 @@ def test_pairs_scored_are_the_online_candidates(
             by_key[key].append(index)
     pairs = {pair for group in by_key.values() for pair in itertools.combinations(group, 2)}
     assert result.pairs_scored == len(pairs)
+    con = duckdb.connect()  # the second blocking pass, should Splink's table not be seen
+    try:
+        dedupe_module._load(con, records_frame(province[0]))
+        assert dedupe_module._pairs_scored(con) == len(pairs)
+    finally:
+        con.close()
 
 
 def test_progress_and_stage_times(result: DedupeResult, progress: list[tuple[str, float]]) -> None:

@@ -4,7 +4,7 @@ upload) grouped into people in one run, with the pairs a person has to decide.
 Splink scores the candidate pairs on DuckDB with the registry's own comparisons and the model's
 m/u and name frequencies (``training.settings``), so a pair gets the same match weight here as
 from :meth:`MatchModel.weight` online. Clustering is done here, not by Splink, because of the
-conflict rule: two records sharing a CCCD or BHXH number but not a sex or a birth year
+conflict rule: two records sharing a CCCD but not a sex or a birth year
 (:func:`model.conflict`) must never end up in one cluster automatically, neither through their
 own link nor through a chain of links over other records. Those pairs go to review instead.
 
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import duckdb
@@ -32,10 +33,10 @@ from ytehub.registry.normalize import SourceRecord
 
 Progress = Callable[[str, float], None]
 
-# Review reasons. A conflict reason is "conflict: " + what model.conflict() names.
-REASON_PROBABLE = "probable"  # between the review and the link threshold, left in two clusters
-REASON_CONFLICT = "conflict: "
-REASON_CONFLICT_CHAIN = "conflict in cluster"  # a link that would join two conflicting records
+# Review reasons, as the online service writes them (``registry_reviews.reason``).
+REASON_PROBABLE = "potential"  # between the review and the link threshold, left apart
+REASON_CONFLICT = "conflict:"  # + what model.conflict() names: conflict:sex, conflict:birth_year
+REASON_CONFLICT_CHAIN = "conflict:cluster"  # a link that would put conflicting records together
 
 _TEXT_COLUMNS = tuple(c for c in COLUMNS if c not in ("birth_year", "birth_month", "birth_day"))
 _TF_LEVELS = {
@@ -77,7 +78,7 @@ class _Clock:
 
     def __init__(self, on_progress: Progress | None, stages: Sequence[tuple[str, float]]):
         self.on_progress = on_progress
-        self.share = dict(stages)  # rough share of the whole run, for the progress fraction
+        self.share = dict(stages)
         self.done = 0.0
         self.seconds: dict[str, float] = {}
 
@@ -99,14 +100,15 @@ class _Clock:
         return self.seconds
 
 
+# Each stage's share of a run (measured at 1,000,000 records), for the progress fraction.
 _STAGES = (
-    ("frame", 0.05),
+    ("frame", 0.09),
     ("load", 0.02),
-    ("predict", 0.75),
-    ("count", 0.05),
+    ("predict", 0.85),
+    ("count", 0.0),
     ("conflicts", 0.01),
-    ("cluster", 0.07),
-    ("review", 0.05),
+    ("cluster", 0.02),
+    ("review", 0.01),
 )
 
 
@@ -121,7 +123,9 @@ def dedupe(
     model: MatchModel,
     on_progress: Progress | None = None,
 ) -> DedupeResult:
-    """Group ``records`` into people with ``model``; see the module docstring."""
+    """Group ``records`` into people with ``model``: every record's cluster, the pairs to
+    review, and the stage times. ``on_progress(stage, fraction_done)`` is called as each stage
+    starts and with ``("done", 1.0)`` at the end. Record uids must be unique."""
     clock = _Clock(on_progress, _STAGES)
     with clock.stage("frame"):
         data = records_frame(records)
@@ -153,12 +157,14 @@ def _dedupe(data: pd.DataFrame, model: MatchModel, clock: _Clock) -> DedupeResul
         with clock.stage("load"):
             _load(con, data)
         with clock.stage("predict"), _quiet_splink():
-            linker = _linker(con, model)
+            linker, api = _linker(con, model)
             predicted = linker.inference.predict(
                 threshold_match_probability=model.review_threshold
             ).physical_name
         with clock.stage("count"), _quiet_splink():
-            pairs_scored = _pairs_scored(con)
+            pairs_scored = api.blocked_pairs
+            if pairs_scored is None:
+                pairs_scored = _pairs_scored(con)
         with clock.stage("conflicts"):
             conflicts = _conflicts(con, model)
         with clock.stage("cluster"):
@@ -197,15 +203,16 @@ def score_pairs(
     """Every candidate pair of ``records`` as the batch run scores it: ``uid_l``, ``uid_r``,
     ``match_weight``, ``match_probability`` (at or above ``threshold`` when given). For small
     sets: explaining a run, and checking that Splink's weight is :meth:`MatchModel.weight`."""
+    if not records:
+        return pd.DataFrame(columns=["uid_l", "uid_r", "match_weight", "match_probability"])
     con = duckdb.connect()
     try:
         _load(con, records_frame(records))
         with _quiet_splink():
-            predicted = (
-                _linker(con, model)
-                .inference.predict(threshold_match_probability=threshold)
-                .physical_name
-            )
+            linker, _ = _linker(con, model)
+            predicted = linker.inference.predict(
+                threshold_match_probability=threshold
+            ).physical_name
         return con.execute(
             "SELECT l.uid AS uid_l, r.uid AS uid_r, p.match_weight, p.match_probability"
             f" FROM {predicted} AS p JOIN records AS l ON l.rid = p.rid_l"
@@ -246,10 +253,11 @@ def _load(con: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> None:
     con.unregister("records_input")
 
 
-def _linker(con: duckdb.DuckDBPyConnection, model: MatchModel) -> Any:
+def _linker(con: duckdb.DuckDBPyConnection, model: MatchModel) -> tuple[Any, Any]:
     """A Splink linker on the ``records`` table with the model's parameters and its own name
-    frequencies, so Splink's term-frequency adjustment is the online scorer's."""
-    from splink import DuckDBAPI, Linker
+    frequencies, so Splink's term-frequency adjustment is the online scorer's; and its database
+    API, which counts the candidate pairs as Splink blocks them."""
+    from splink import Linker
 
     settings = training.settings(model)
     settings["unique_id_column_name"] = "rid"
@@ -259,15 +267,34 @@ def _linker(con: duckdb.DuckDBPyConnection, model: MatchModel) -> Any:
             if level.get("tf_adjustment_column") and not tables.get(level["tf_adjustment_column"]):
                 # The model has no frequencies for this name part: MatchModel adds nothing.
                 del level["tf_adjustment_column"], level["tf_adjustment_weight"]
-    linker = Linker(
-        "records", settings, db_api=DuckDBAPI(connection=con), set_up_basic_logging=False
-    )
+    api = _counting_api()(connection=con)
+    linker = Linker("records", settings, db_api=api, set_up_basic_logging=False)
     for column, table in tables.items():
         if table:
             linker.table_management.register_term_frequency_lookup(
                 _tf_table(con, column, table), column
             )
-    return linker
+    return linker, api
+
+
+@cache
+def _counting_api() -> type:
+    """Splink's DuckDB API, noting the size of the table of candidate pairs Splink builds
+    (and drops) during predict: counting them again would cost a second blocking pass.
+    ``blocked_pairs`` stays None if a Splink version names that table otherwise."""
+    from splink import DuckDBAPI
+
+    class CountingDuckDBAPI(DuckDBAPI):  # type: ignore[misc]
+        blocked_pairs: int | None = None
+
+        def sql_pipeline_to_splink_dataframe(self, pipeline: Any, use_cache: bool = True) -> Any:
+            table = super().sql_pipeline_to_splink_dataframe(pipeline, use_cache)
+            if table.templated_name == "__splink__blocked_id_pairs":
+                sql = f"SELECT count(*) FROM {table.physical_name}"
+                self.blocked_pairs = int(self._con.execute(sql).fetchall()[0][0])
+            return table
+
+    return CountingDuckDBAPI
 
 
 def _tf_table(
@@ -290,7 +317,8 @@ def _tf_table(
 
 
 def _pairs_scored(con: duckdb.DuckDBPyConnection) -> int:
-    """The candidate pairs the blocking rules give (each pair once), as Splink counts them."""
+    """The candidate pairs the blocking rules give (each pair once), as Splink counts them
+    (a second blocking pass: only when the API could not count them during predict)."""
     from splink import DuckDBAPI
     from splink.blocking_analysis import (
         cumulative_comparisons_to_be_scored_from_blocking_rules_data,
@@ -316,14 +344,13 @@ class _Conflict:
 
 def _conflicts(con: duckdb.DuckDBPyConnection, model: MatchModel) -> list[_Conflict]:
     """Pairs for which :func:`model.conflict` objects. SQL only narrows the search (a shared
-    CCCD or BHXH and a sex or birth year that differ at all); the rule itself is the Python
+    CCCD and a sex or birth year that differ at all); the rule itself is the Python
     function, so batch and online apply the same one. Such pairs share a blocking key, so
     Splink scored them too; the probability here is the online scorer's."""
-    suspects = " UNION ".join(
-        f"SELECT l.rid AS rid_l, r.rid AS rid_r FROM records AS l JOIN records AS r"
-        f" ON l.{key} = r.{key} AND l.rid < r.rid"
+    suspects = (
+        "SELECT l.rid AS rid_l, r.rid AS rid_r FROM records AS l JOIN records AS r"
+        " ON l.cccd = r.cccd AND l.rid < r.rid"
         " WHERE l.sex <> r.sex OR l.birth_year <> r.birth_year"
-        for key in ("cccd", "bhxh")
     )
     fields = ", ".join(f"x.{c} AS {c}_l, y.{c} AS {c}_r" for c in ("uid", *COLUMNS))
     rows = con.execute(

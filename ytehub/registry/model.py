@@ -166,17 +166,28 @@ def probability(weight: float) -> float:
 
 
 def conflict(a: SourceRecord, b: SourceRecord) -> str | None:
-    """Why two records must never be linked automatically, though they share a CCCD or BHXH
-    number: a sex or a birth year that no typo explains. None when there is no such conflict."""
-    shared = (a.cccd is not None and a.cccd == b.cccd) or (a.bhxh is not None and a.bhxh == b.bhxh)
-    if not shared:
+    """Why two records must never be linked automatically, though they share a CCCD: a sex or
+    a birth year that no typo explains (the CCCD itself encodes both). None when there is no
+    such conflict."""
+    if a.cccd is None or a.cccd != b.cccd:
         return None
     if a.sex and b.sex and a.sex != b.sex:
         return "sex"
-    if a.birth_year is not None and b.birth_year is not None:
-        x, y = str(a.birth_year), str(b.birth_year)
-        one_typo = sum(p != q for p, q in zip(x, y, strict=True)) <= 1
-        transposed = sorted(x) == sorted(y) and sum(p != q for p, q in zip(x, y, strict=True)) == 2
-        if not (one_typo or transposed):
-            return "birth_year"
+    if (
+        a.birth_year is not None
+        and b.birth_year is not None
+        and not _one_digit_slip(str(a.birth_year), str(b.birth_year))
+    ):
+        return "birth_year"
     return None
+
+
+def _one_digit_slip(x: str, y: str) -> bool:
+    """Equal, one digit wrong, or two neighbouring digits swapped."""
+    if len(x) != len(y):
+        return False
+    wrong = [i for i, (p, q) in enumerate(zip(x, y, strict=True)) if p != q]
+    if len(wrong) <= 1:
+        return True
+    i, j = wrong[0], wrong[-1]
+    return len(wrong) == 2 and j == i + 1 and x[i] == y[j] and x[j] == y[i]

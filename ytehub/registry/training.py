@@ -21,6 +21,7 @@ from ytehub.registry.normalize import SourceRecord
 EM_BLOCKS: tuple[tuple[str, ...], ...] = (
     ("family", "given", "birth_year"),
     ("cccd",),
+    ("bhxh",),
     ("birth_year", "birth_month", "birth_day", "commune"),
 )
 # The pairs Splink scores in a batch run, and the candidate keys of the online index.
@@ -33,8 +34,13 @@ PREDICTION_BLOCKS: tuple[tuple[str, ...], ...] = (
     ("given", "birth_year", "birth_month", "birth_day"),
     ("family", "birth_year", "birth_month", "birth_day"),
     ("given", "family", "commune"),
+    # survives swapped name order together with a mistyped or missing identifier
+    ("birth_year", "birth_month", "birth_day", "commune"),
 )
 PROBABILITY_FLOOR = 1e-6
+# An m the data puts near zero (a disagreement never seen among matches in training) would
+# make that one disagreement a veto; real records disagree in ways synthetic ones do not.
+M_FLOOR = 1e-3
 
 
 def settings(model: MatchModel | None = None) -> dict[str, Any]:
@@ -114,19 +120,23 @@ def estimate(
 ) -> MatchModel:
     """A model estimated from ``records`` (at least a few thousand, the more the better)."""
     from splink import DuckDBAPI, Linker
+    from splink.internals.exceptions import EMTrainingException  # not re-exported publicly
 
     logging.getLogger("splink").setLevel(logging.ERROR)
     data = frame(records)
-    linker = Linker(data, settings(), db_api=DuckDBAPI())
+    linker = Linker(data, settings(), db_api=DuckDBAPI(), set_up_basic_logging=False)
     training = linker.training
     training.estimate_probability_two_random_records_match(
         [_rule(("cccd",)), _rule(("bhxh",))], recall=recall
     )
     training.estimate_u_using_random_sampling(max_pairs=max_u_pairs, seed=seed)
     for block in EM_BLOCKS:
-        training.estimate_parameters_using_expectation_maximisation(
-            _rule(block), fix_probability_two_random_records_match=True
-        )
+        try:
+            training.estimate_parameters_using_expectation_maximisation(
+                _rule(block), fix_probability_two_random_records_match=True
+            )
+        except EMTrainingException:
+            continue  # no pairs share this key (a data set without CCCDs, say)
     saved = linker.misc.save_model_to_json()
     return MatchModel(
         levels=_levels_of(saved),
@@ -149,7 +159,7 @@ def _levels_of(saved: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
             m, u = level.get("m_probability"), level.get("u_probability")
             pairs.append(
                 (
-                    max(float(m), PROBABILITY_FLOOR) if m is not None else m_default,
+                    max(float(m), M_FLOOR) if m is not None else m_default,
                     max(float(u), PROBABILITY_FLOOR) if u is not None else u_default,
                 )
             )
