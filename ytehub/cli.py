@@ -7,7 +7,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +17,7 @@ from rich.table import Table
 from ytehub.core import audit, migrate, units
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError
-from ytehub.core.i18n import translator
+from ytehub.core.i18n import N_, translator
 from ytehub.core.models import AuditHead
 from ytehub.core.security import AreaScope, roles, service
 from ytehub.core.settings import Settings
@@ -143,6 +143,7 @@ def demo(
         console.print(_("Generating a synthetic province for the demo (once)."))
         shutil.rmtree(province_dir, ignore_errors=True)
         synthesise(province_dir, people, settings.province_code, seed=1, days=365)
+    demo_data(db, province_dir)
     password = service.generate_password()
     with db.session() as session:
         try:
@@ -174,6 +175,26 @@ def demo(
     console.print(_("The password is new each time the demo starts."))
     if serve_after:
         serve(host=settings.host, port=port)
+
+
+def demo_data(db: Database, province_dir: Path) -> None:
+    """Ingest the demo province's facility files (skipped when already done: files are known
+    by their hash) and check the persons against its population-register extract."""
+    from sqlalchemy import select
+
+    from ytehub.registry.models import PopulationEntry
+    from ytehub.registry.verification import load_extract, verify_persons
+
+    actor = f"cli:{getpass.getuser()}"
+    console.print(_("Ingesting the demo province's QĐ 4750 files."))
+    ingest_with_progress(db, [province_dir / "qd4750"], actor)
+    with db.session() as session:
+        loaded = session.scalar(select(PopulationEntry.so_dinh_danh).limit(1)) is not None
+    if not loaded:
+        load_extract(db, province_dir / "register" / "population-register.csv")
+    with console.status(_("Verifying persons")):
+        summary = verify_persons(db, only_unchecked=True)
+    done(_("Verified"), f"{summary.verified:,}")
 
 
 # --- synthetic province -----------------------------------------------------------------------
@@ -536,6 +557,119 @@ def units_convert(
         )
 
 
+# --- ingest -----------------------------------------------------------------------------------
+
+
+INGEST_STATUS = {"done": N_("done"), "duplicate": N_("duplicate"), "rejected": N_("rejected")}
+
+
+def _ingest_table(outcomes: list[Any]) -> Table:
+    table = Table(title=_("Ingest summary"))
+    for column in (
+        _("File"),
+        _("Status"),
+        _("Episodes"),
+        _("Stored"),
+        _("Replaced"),
+        _("Unchanged"),
+        _("Refused"),
+        _("Errors"),
+        _("Warnings"),
+    ):
+        table.add_column(column)
+    for o in outcomes[-50:]:
+        label = _(INGEST_STATUS.get(o.status, o.status))
+        status = label if o.reason is None else f"{label}: {o.reason.en[:60]}"
+        table.add_row(
+            Path(o.name).name[:40],
+            status,
+            *(
+                f"{n:,}"
+                for n in (
+                    o.episodes,
+                    o.stored,
+                    o.replaced,
+                    o.unchanged,
+                    o.refused,
+                    o.errors,
+                    o.warnings,
+                )
+            ),
+        )
+    if len(outcomes) > 1:
+        table.add_row(
+            _("Total"),
+            f"{len(outcomes):,} " + _("files"),
+            *(
+                f"{sum(getattr(o, f) for o in outcomes):,}"
+                for f in (
+                    "episodes",
+                    "stored",
+                    "replaced",
+                    "unchanged",
+                    "refused",
+                    "errors",
+                    "warnings",
+                )
+            ),
+        )
+    return table
+
+
+def ingest_with_progress(db: Database, paths: list[Path], actor: str) -> list[Any]:
+    """Ingest with a progress bar over files and the current file's episodes; print the
+    summary table and the rate."""
+    from ytehub.ingest import pipeline
+
+    listed = list(pipeline.candidate_files(paths))
+    outcomes: list[Any] = []
+    started = time.perf_counter()
+    with _progress(known_total=False) as progress:
+        files = progress.add_task(_("Files"), total=len(listed))
+        episodes = progress.add_task(_("Episodes in the current file"), total=None)
+
+        def on_file(outcome: Any) -> None:
+            outcomes.append(outcome)
+            progress.advance(files)
+            progress.update(episodes, completed=0, total=None)
+
+        pipeline.ingest_paths(
+            db,
+            listed,
+            actor=actor,
+            on_file=on_file,
+            on_episodes=lambda n: progress.update(episodes, completed=n),
+        )
+    console.print(_ingest_table(outcomes))
+    seconds = time.perf_counter() - started
+    total = sum(o.episodes for o in outcomes)
+    done(_("Episodes per second"), f"{total / seconds:,.0f}" if seconds else "-")
+    return outcomes
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders or zip archives")],
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep watching the folders for new files")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between looks (--watch)")] = 10.0,
+    rounds: Annotated[int | None, typer.Option(help="Stop watching after this many looks")] = None,
+) -> None:
+    """Nhận dữ liệu QĐ 4750 / ingest QĐ 4750 (QĐ 130) files into the health record."""
+    from ytehub.ingest import watch as watcher
+
+    db = _database(_settings())
+    actor = f"cli:{getpass.getuser()}"
+    if watch:
+        for outcome in watcher.watch(db, paths, interval=interval, rounds=rounds, actor=actor):
+            console.print(_ingest_table([outcome]))
+        return
+    outcomes = ingest_with_progress(db, paths, actor)
+    if any(o.status == "rejected" for o in outcomes):
+        raise failed(_("Some files were rejected"), sum(o.status == "rejected" for o in outcomes))
+
+
 # --- client registry --------------------------------------------------------------------------
 
 
@@ -583,6 +717,49 @@ def registry_train(
         table.add_row(name, "  ".join(f"{m:.3g}/{u:.3g}" for m, u in pairs))
     console.print(table)
     done(_("Model version"), version)
+
+
+@registry_app.command("dedupe")
+def registry_dedupe(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; change nothing")] = False,
+) -> None:
+    """Khử trùng lặp toàn bộ chỉ mục / deduplicate the whole index (Splink + clustering)."""
+    from sqlalchemy import select
+
+    from ytehub.registry import service as registry
+    from ytehub.registry.dedupe import dedupe
+    from ytehub.registry.models import RegistrySource
+
+    db = _database(_settings())
+    with db.session() as session:
+        records = [registry.record_of(f) for f in session.scalars(select(RegistrySource.fields))]
+        model = registry.active_model(session)
+    if not records:
+        raise failed(_("No source records in the registry"))
+    with _progress() as progress:
+        task = progress.add_task(_("Deduplicating"), total=100)
+        result = dedupe(
+            records,
+            model,
+            on_progress=lambda stage, fraction: progress.update(
+                task, completed=round(100 * fraction), description=f"{_('Deduplicating')}: {stage}"
+            ),
+        )
+    table = Table(title=_("Deduplication"), show_header=False)
+    table.add_row(_("Source records"), f"{len(records):,}")
+    table.add_row(_("Candidate pairs scored"), f"{result.pairs_scored:,}")
+    table.add_row(_("Links"), f"{result.links:,}")
+    table.add_row(_("Persons found"), f"{result.cluster_count:,}")
+    table.add_row(_("Pairs to review"), f"{len(result.review):,}")
+    table.add_row(_("Seconds"), f"{result.seconds.get('total', 0):.1f}")
+    if not dry_run:
+        with db.session() as session:
+            applied = registry.apply_dedupe(
+                session, result.clusters, result.review, actor=f"cli:{getpass.getuser()}"
+            )
+        table.add_row(_("Persons merged"), f"{applied.persons_merged:,}")
+        table.add_row(_("Reviews added"), f"{applied.reviews_added:,}")
+    console.print(table)
 
 
 @registry_app.command("load-register")

@@ -59,3 +59,27 @@ def test_train_load_verify_status(env: Settings, db: Database, tmp_path) -> None
     assert len(verified) > len(rows) // 2
     out = invoke("registry", "status")
     assert "Persons" in out and "Open reviews" in out
+
+
+def test_dedupe_merges_split_persons_and_queues_conflicts(env: Settings, db: Database) -> None:  # noqa: F811
+    from ytehub.registry.normalize import record
+
+    an = {"name": "Nguyễn Văn An", "birth": "19850315", "sex": "1", "document": "079085001234"}
+    split = [
+        [record("79001", "BN1", **an)],
+        [record("79002", "77", **{**an, "name": "NGUYEN VAN AN"})],  # the same man, apart
+        [record("79003", "X9", **{**an, "sex": "2"})],  # same CCCD, another sex: never merged
+        [record("79001", "BN2", name="Trần Thị Bình", birth="19920704", sex="2")],
+    ]
+    with db.session() as session:
+        service.import_persons(session, split)
+    dry = invoke("registry", "dedupe", "--dry-run")
+    assert "Persons found" in dry and "Persons merged" not in dry
+    with db.session() as session:
+        assert service.active_persons(session) == 4  # a dry run changes nothing
+    out = invoke("registry", "dedupe")
+    assert "Persons merged" in out
+    with db.session() as session:
+        assert service.active_persons(session) == 3
+        reviews = service.open_reviews(session)
+        assert [r.reason for r in reviews] == ["conflict:sex"]

@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (health, auth, users, audit, identifiers, units):
         app.include_router(module.router)
 
+    from ytehub.ingest.api import router as ingest
     from ytehub.records.api import router as fhir
     from ytehub.records.person_api import router as person_record
     from ytehub.registry.api import router as registry
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(person_record)  # before /fhir so that Patient/{id}/$summary matches
     app.include_router(registry)  # before /fhir so that Patient/$match matches
     app.include_router(fhir)
+    app.include_router(ingest)
     app.include_router(console_records)
     app.include_router(console_registry)
 

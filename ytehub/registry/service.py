@@ -732,6 +732,59 @@ def _import_chunk(
     return len(pending)
 
 
+@dataclass(slots=True)
+class DedupeApplied:
+    persons_merged: int = 0
+    reviews_added: int = 0
+
+
+def apply_dedupe(
+    session: Session, clusters: dict[str, str], review: Iterable[Any], actor: str | None
+) -> DedupeApplied:
+    """Make the index agree with a batch deduplication: the persons of one cluster are merged
+    into the one holding most of its records (undoable, with history); the pairs it left for
+    review are queued unless a review of that record and person is already there."""
+    sources = {f"{s.system}|{s.local_id}": s for s in session.scalars(select(RegistrySource))}
+    members: dict[str, list[RegistrySource]] = {}
+    for uid, cluster in clusters.items():
+        if uid in sources:
+            members.setdefault(cluster, []).append(sources[uid])
+    applied = DedupeApplied()
+    for group in members.values():
+        counts = Counter(s.person_id for s in group)
+        if len(counts) < 2:
+            continue
+        survivor = max(counts, key=lambda person: (counts[person], person))
+        for person_id in counts:
+            if person_id != survivor:
+                merge(session, survivor, person_id, actor, "dedupe")
+                applied.persons_merged += 1
+    queued = {
+        (r.source_id, r.candidate_person_id)
+        for r in session.scalars(select(RegistryReview).where(RegistryReview.status == "open"))
+    }
+    for pair in review:
+        a, b = sources.get(pair.uid_a), sources.get(pair.uid_b)
+        if a is None or b is None or a.person_id == b.person_id:
+            continue
+        if (b.id, a.person_id) in queued:
+            continue
+        session.add(
+            RegistryReview(
+                source_id=b.id,
+                candidate_person_id=a.person_id,
+                probability=pair.probability,
+                reason=pair.reason,
+                status="open",
+                created_at=now(),
+            )
+        )
+        queued.add((b.id, a.person_id))
+        applied.reviews_added += 1
+    session.flush()
+    return applied
+
+
 def bulk_register(
     session: Session, records: Iterable[SourceRecord], actor: str | None = None
 ) -> Counter[str]:

@@ -1,0 +1,491 @@
+"""From a facility's files to the shared health record: read safely, validate, resolve each
+patient in the client registry, map to FHIR, store — idempotent and resumable.
+
+- A file is known by its SHA-256: the same bytes again store nothing.
+- An episode (facility, MA_LK) is stored whole or not at all (a savepoint each); its rows'
+  hash is kept, so an identical episode in another file is "unchanged" and a corrected one
+  replaces its resources as new versions (resources it no longer has are deleted).
+- Episodes are committed in batches; a process killed mid-file loses nothing committed, and a
+  re-run skips what was stored (by hash) and finishes the rest. The file is marked done last.
+- Every stored episode emits an outbox event in the same transaction, and is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ytehub.core import audit, deferred
+from ytehub.core.db import Database
+from ytehub.core.errors import DomainError, Text
+from ytehub.formats.qd4750 import read_envelope
+from ytehub.ingest.mapping import SourceFile, content_hash, map_episode
+from ytehub.ingest.models import IngestEpisode, IngestFile, OutboxEvent
+from ytehub.ingest.validation import validate_envelope
+from ytehub.records.store import RecordStore
+from ytehub.registry import service as registry
+from ytehub.registry.fhir import patient_resource
+from ytehub.registry.model import MatchModel
+from ytehub.registry.normalize import from_xml1
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_ZIP_MEMBER_BYTES = 200 * 1024 * 1024
+MAX_ZIP_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
+MAX_ZIP_RATIO = 200  # a member expanding more than this is a bomb, not an export
+EPISODES_PER_COMMIT = 200
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class FileOutcome:
+    """What happened to one file."""
+
+    name: str
+    sha256: str
+    status: str  # done, duplicate, rejected
+    facility_code: str | None = None
+    episodes: int = 0
+    stored: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    errors: int = 0
+    warnings: int = 0
+    reason: Text | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self, lang: str | None = None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "status": self.status,
+            "facility_code": self.facility_code,
+            "episodes": self.episodes,
+            "stored": self.stored,
+            "replaced": self.replaced,
+            "unchanged": self.unchanged,
+            "refused": self.refused,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "reason": self.reason.in_language(lang) if self.reason else None,
+            "report": self.report,
+        }
+
+
+def rejected_file(name: str, data: bytes, reason: Text) -> FileOutcome:
+    return FileOutcome(name, hashlib.sha256(data).hexdigest(), "rejected", reason=reason)
+
+
+class Ingest:
+    """One ingest run over a database: files in, outcomes out."""
+
+    def __init__(
+        self,
+        db: Database,
+        channel: str = "cli",
+        actor: str | None = None,
+        facility_scope: str | None = None,
+        on_episodes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.channel = channel
+        self.actor = actor
+        self.facility_scope = facility_scope
+        self.on_episodes = on_episodes
+        with db.session() as session:
+            self.model: MatchModel = registry.active_model(session)
+
+    def _audit(self, session: Session, action: str, **fields: Any) -> None:
+        audit.defer(session, audit.AuditEntry(action=action, actor=self.actor, **fields))
+
+    # --- one file -------------------------------------------------------------------------
+
+    def file(self, name: str, data: bytes) -> FileOutcome:
+        sha = hashlib.sha256(data).hexdigest()
+        with self.db.session() as session:
+            known = session.get(IngestFile, sha)
+            if known is not None and known.status in ("done", "rejected"):
+                if known.facility_code:
+                    self._check_scope(known.facility_code)
+                return FileOutcome(
+                    name, sha, "duplicate", known.facility_code, report=known.report or {}
+                )
+        if len(data) > MAX_FILE_BYTES:
+            return self._reject(
+                name,
+                data,
+                sha,
+                Text(
+                    f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
+                    f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
+                ),
+            )
+        try:
+            envelope = read_envelope(data, max_bytes=MAX_FILE_BYTES)
+        except DomainError as error:
+            return self._reject(name, data, sha, error.message, {"code": error.code})
+        self._check_scope(envelope.facility_code)
+        report = validate_envelope(envelope)
+        if not report.file_ok:
+            return self._reject(
+                name,
+                data,
+                sha,
+                Text(
+                    "Tệp có lỗi ở phần bao (GIAMDINHHS): xem báo cáo; không lưu gì.",
+                    "The envelope (GIAMDINHHS) has errors: see the report; nothing was stored.",
+                ),
+                report.as_dict(),
+            )
+        outcome = FileOutcome(
+            name,
+            sha,
+            "done",
+            envelope.facility_code,
+            episodes=len(envelope.episodes),
+            errors=report.errors,
+            warnings=report.warnings,
+            report=report.as_dict(),
+        )
+        self._start(name, data, sha, envelope.facility_code)
+        source = SourceFile(name=name, sha256=sha, received=now())
+        pairs = list(zip(envelope.episodes, report.episodes, strict=True))
+        for start in range(0, len(pairs), EPISODES_PER_COMMIT):
+            with self.db.session() as session:
+                for episode, episode_report in pairs[start : start + EPISODES_PER_COMMIT]:
+                    if not episode_report.ok:
+                        outcome.refused += 1
+                        continue
+                    self._episode(session, envelope.facility_code, episode, source, outcome)
+            if self.on_episodes is not None:
+                self.on_episodes(min(start + EPISODES_PER_COMMIT, len(pairs)))
+        self._finish(sha, outcome)
+        return outcome
+
+    def _check_scope(self, facility_code: str) -> None:
+        if self.facility_scope is not None and facility_code != self.facility_scope:
+            raise DomainError(
+                "ingest.other_facility",
+                Text(
+                    f"Tệp của cơ sở {facility_code}, không phải {self.facility_scope}.",
+                    f"The file is from facility {facility_code}, not {self.facility_scope}.",
+                ),
+                status=403,
+                field="MACSKCB",
+                value=facility_code,
+            )
+
+    def _reject(
+        self,
+        name: str,
+        data: bytes,
+        sha: str,
+        reason: Text,
+        report: dict[str, Any] | None = None,
+    ) -> FileOutcome:
+        outcome = FileOutcome(name, sha, "rejected", reason=reason, report=report or {})
+        with self.db.session() as session:
+            session.merge(
+                IngestFile(
+                    sha256=sha,
+                    name=name[:512],
+                    facility_code=None,
+                    channel=self.channel,
+                    received_at=now(),
+                    finished_at=now(),
+                    size=len(data),
+                    status="rejected",
+                    report={"reason": {"vi": reason.vi, "en": reason.en}, **(report or {})},
+                )
+            )
+            self._audit(
+                session,
+                "ingest.reject",
+                resource_type="IngestFile",
+                resource_id=sha,
+                detail={"name": name[:200], "reason": reason.en},
+            )
+        return outcome
+
+    def _start(self, name: str, data: bytes, sha: str, facility_code: str) -> None:
+        with self.db.session() as session:
+            if session.get(IngestFile, sha) is None:
+                session.add(
+                    IngestFile(
+                        sha256=sha,
+                        name=name[:512],
+                        facility_code=facility_code[:16] or None,
+                        channel=self.channel,
+                        received_at=now(),
+                        size=len(data),
+                        status="processing",
+                    )
+                )
+
+    def _finish(self, sha: str, outcome: FileOutcome) -> None:
+        with self.db.session() as session:
+            row = session.get(IngestFile, sha)
+            assert row is not None
+            row.status, row.finished_at = "done", now()
+            row.episodes, row.stored = outcome.episodes, outcome.stored + outcome.replaced
+            row.unchanged, row.refused = outcome.unchanged, outcome.refused
+            row.report = outcome.report
+            self._audit(
+                session,
+                "ingest.file",
+                resource_type="IngestFile",
+                resource_id=sha,
+                detail={
+                    "name": outcome.name[:200],
+                    "facility": outcome.facility_code,
+                    "stored": outcome.stored,
+                    "replaced": outcome.replaced,
+                    "unchanged": outcome.unchanged,
+                    "refused": outcome.refused,
+                },
+            )
+
+    # --- one episode ----------------------------------------------------------------------
+
+    def _episode(
+        self,
+        session: Session,
+        facility_code: str,
+        episode: dict[str, list[dict[str, str]]],
+        source: SourceFile,
+        outcome: FileOutcome,
+    ) -> None:
+        deferred.flush(session)  # what is held before the savepoint must outlive its rollback
+        savepoint = session.begin_nested()
+        try:
+            result = self._store_episode(session, facility_code, episode, source)
+            savepoint.commit()
+        except DomainError:
+            savepoint.rollback()
+            outcome.refused += 1
+            return
+        if result == "stored":
+            outcome.stored += 1
+        elif result == "replaced":
+            outcome.replaced += 1
+        else:
+            outcome.unchanged += 1
+
+    def _store_episode(
+        self,
+        session: Session,
+        facility_code: str,
+        episode: dict[str, list[dict[str, str]]],
+        source: SourceFile,
+    ) -> str:
+        patient_row = episode["XML1"][0]
+        decision = registry.register(
+            session, from_xml1(facility_code, patient_row), self.actor, self.model
+        )
+        person_id = decision.person_id
+        store = RecordStore(session)
+        if decision.action != "unchanged":
+            self._write_patient(session, store, person_id, decision.action)
+        previous = session.get(IngestEpisode, (facility_code, patient_row.get("MA_LK", "")))
+        if previous is not None and previous.content_hash == content_hash(facility_code, episode):
+            return "unchanged"
+        mapped = map_episode(facility_code, episode, person_id, source, now())
+        keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
+        if previous is None:
+            for resource in mapped.resources:
+                store.create(
+                    resource,
+                    resource_id=resource["id"],
+                    facility_code=facility_code,
+                    fresh_id=True,
+                    trusted=True,
+                )
+        else:
+            for resource in mapped.resources:
+                store.update(
+                    resource["resourceType"],
+                    resource["id"],
+                    resource,
+                    facility_code=facility_code,
+                    trusted=True,
+                )
+            for gone in set(previous.resources) - set(keys):
+                resource_type, _, resource_id = gone.partition("/")
+                store.delete(resource_type, resource_id)
+        topic = "episode.stored" if previous is None else "episode.replaced"
+        moment = now()
+        if previous is None:
+            session.add(
+                IngestEpisode(
+                    facility_code=facility_code,
+                    ma_lk=mapped.ma_lk,
+                    content_hash=mapped.content_hash,
+                    file_sha256=source.sha256,
+                    person_id=person_id,
+                    resources=keys,
+                    submissions=1,
+                    stored_at=moment,
+                )
+            )
+        else:
+            previous.content_hash, previous.file_sha256 = mapped.content_hash, source.sha256
+            previous.person_id, previous.resources = person_id, keys
+            previous.submissions += 1
+            previous.stored_at = moment
+        session.add(
+            OutboxEvent(
+                at=moment,
+                topic=topic,
+                key=f"{facility_code}|{mapped.ma_lk}"[:128],
+                payload={
+                    "facility_code": facility_code,
+                    "ma_lk": mapped.ma_lk,
+                    "person_id": person_id,
+                    "resources": keys,
+                    "file_sha256": source.sha256,
+                },
+            )
+        )
+        self._audit(
+            session,
+            "ingest.episode",
+            resource_type="Encounter",
+            person_id=person_id,
+            detail={
+                "facility": facility_code,
+                "ma_lk": mapped.ma_lk,
+                "resources": len(keys),
+                "replaced": previous is not None,
+            },
+        )
+        return "stored" if previous is None else "replaced"
+
+    def _write_patient(
+        self, session: Session, store: RecordStore, person_id: str, action: str
+    ) -> None:
+        """The person's golden Patient: created with the person, rewritten when a record
+        joins them (another facility's identifiers, perhaps a better name or birth date)."""
+        person = registry.get_person(session, person_id)
+        resource = patient_resource(
+            person_id,
+            person.golden,
+            [(s.system, s.local_id) for s in registry.sources_of(session, person_id)],
+        )
+        if action in ("new", "review"):
+            store.create(resource, resource_id=person_id, fresh_id=True, trusted=True)
+        else:
+            store.update("Patient", person_id, resource, trusted=True)
+
+
+# --- inputs: files, folders, zip archives ---------------------------------------------------
+
+
+def candidate_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The XML files and zip archives under ``paths`` (folders searched recursively), in order;
+    paths that are neither are passed on, to be reported."""
+    for path in paths:
+        if path.is_dir():
+            yield from (
+                child
+                for child in sorted(path.rglob("*"))
+                if child.is_file() and child.suffix.lower() in (".xml", ".zip")
+            )
+        else:
+            yield path
+
+
+def inputs(paths: Iterable[Path]) -> Iterator[tuple[str, bytes | Text]]:
+    """(name, bytes) of every XML file under ``paths`` (files, folders, zip archives); a part
+    that cannot be read safely comes as (name, reason)."""
+    for path in candidate_files(paths):
+        if path.suffix.lower() == ".zip":
+            yield from _zip_members(path)
+        elif path.is_file():
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                yield (
+                    str(path),
+                    Text(
+                        f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
+                        f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
+                    ),
+                )
+                continue
+            yield str(path), path.read_bytes()
+        else:
+            yield str(path), Text("Không tìm thấy tệp.", "No such file.")
+
+
+def _zip_members(path: Path) -> Iterator[tuple[str, bytes | Text]]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        yield str(path), Text(f"Tệp zip hỏng: {error}.", f"Broken zip archive: {error}.")
+        return
+    total = 0
+    with archive:
+        for info in archive.infolist():
+            name = f"{path}!{info.filename}"
+            if info.is_dir() or not info.filename.lower().endswith(".xml"):
+                continue
+            ratio = info.file_size / max(info.compress_size, 1)
+            total += info.file_size
+            if (
+                info.file_size > MAX_ZIP_MEMBER_BYTES
+                or total > MAX_ZIP_TOTAL_BYTES
+                or ratio > MAX_ZIP_RATIO
+            ):
+                yield (
+                    name,
+                    Text(
+                        "Tệp trong zip quá lớn hoặc nén bất thường (zip bomb).",
+                        "A member of the zip is too large or compressed abnormally (zip bomb).",
+                    ),
+                )
+                continue
+            with archive.open(info) as member:
+                data = member.read(MAX_ZIP_MEMBER_BYTES + 1)
+            if len(data) > MAX_ZIP_MEMBER_BYTES:
+                yield name, Text("Tệp trong zip quá lớn.", "A member of the zip is too large.")
+                continue
+            yield name, data
+
+
+def ingest_paths(
+    db: Database,
+    paths: Iterable[Path],
+    channel: str = "cli",
+    actor: str | None = None,
+    on_file: Callable[[FileOutcome], None] | None = None,
+    on_episodes: Callable[[int], None] | None = None,
+) -> list[FileOutcome]:
+    run = Ingest(db, channel, actor, on_episodes=on_episodes)
+    outcomes = []
+    for name, data in inputs(paths):
+        if isinstance(data, Text):
+            outcome = rejected_file(name, name.encode(), data)
+        else:
+            outcome = run.file(name, data)
+        outcomes.append(outcome)
+        if on_file is not None:
+            on_file(outcome)
+    return outcomes
+
+
+def stored_episode(session: Session, facility_code: str, ma_lk: str) -> IngestEpisode | None:
+    return session.scalars(
+        select(IngestEpisode).where(
+            IngestEpisode.facility_code == facility_code, IngestEpisode.ma_lk == ma_lk
+        )
+    ).first()
