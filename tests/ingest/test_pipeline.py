@@ -76,10 +76,10 @@ def test_a_province_is_ingested_whole(db: Database, province: Path) -> None:
 def test_the_same_file_twice_stores_nothing_new(db: Database, province: Path) -> None:
     first = _files(province)[0]
     run = Ingest(db, actor="test")
-    assert run.file(first.name, first.read_bytes()).status == "done"
+    assert run.file_now(first.name, first.read_bytes()).status == "done"
     versions = _count(db, FhirResource)
     events = _count(db, OutboxEvent)
-    again = run.file(first.name, first.read_bytes())
+    again = run.file_now(first.name, first.read_bytes())
     assert again.status == "duplicate"
     assert _count(db, FhirResource) == versions and _count(db, OutboxEvent) == events
 
@@ -103,7 +103,7 @@ def test_a_corrected_episode_replaces_its_resources(db: Database, province: Path
         if len(read_envelope(p.read_bytes()).episodes[0].get("XML4", [])) >= 2
     )
     run = Ingest(db, actor="test")
-    run.file(path.name, path.read_bytes())
+    run.file_now(path.name, path.read_bytes())
     with db.session() as session:
         before = session.scalars(select(IngestEpisode)).first()
         assert before is not None
@@ -114,7 +114,7 @@ def test_a_corrected_episode_replaces_its_resources(db: Database, province: Path
         episode["XML1"][0]["CHAN_DOAN_RV"] = "Chẩn đoán đã sửa"
 
     corrected = _rewrite(path, drop_a_result)
-    outcome = run.file("corrected.xml", corrected)
+    outcome = run.file_now("corrected.xml", corrected)
     assert outcome.replaced >= 1 and outcome.stored == 0
     with db.session() as session:
         after = session.get(IngestEpisode, (before.facility_code, before.ma_lk))

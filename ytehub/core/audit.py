@@ -93,7 +93,7 @@ def _append(session: Session, entries: list[tuple[datetime, AuditEntry]]) -> int
 
 
 class _PendingEvents:
-    visible_to_reads = False
+    read_by: frozenset[type] = frozenset()
 
     def __init__(self) -> None:
         self.entries: list[tuple[datetime, AuditEntry]] = []

@@ -3,9 +3,10 @@
 A transaction Bundle of a hundred resources wrote seven rows for each (resource, version, five
 index tables) and three for each audit event, one statement at a time; the statements cost
 more than the work. Writers put their rows here instead, and the rows go to the database,
-table by table, before anything could see them missing: before the session runs an ORM query
-(``do_orm_execute``), before every commit (savepoints included) and when a writer asks. A
-rollback (of the transaction or of a savepoint) drops what was held.
+table by table, before anything could see them missing: before the session runs a query that
+may read them (``do_orm_execute``: a query of the writer's mapped classes, or one whose classes
+cannot be told), before every commit (savepoints included) and when a writer asks. A rollback
+(of the transaction or of a savepoint) drops what was held.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ _KEY = "ytehub.deferred"
 
 
 class Deferred(Protocol):
-    # True when later reads in the same transaction must see the rows (records, not audit).
-    visible_to_reads: bool
+    # The mapped classes whose queries must see the rows (the records' tables); empty when no
+    # read in the transaction needs them (the audit trail).
+    read_by: frozenset[type]
 
     def flush(self, session: Session) -> None: ...
 
@@ -40,9 +42,11 @@ def held(session: Session, name: str, factory: Callable[[], D]) -> D:
     return writer  # type: ignore[return-value]
 
 
-def flush(session: Session, reads_only: bool = False) -> None:
+def flush(session: Session, reading: frozenset[type] | None = None) -> None:
+    """Send what is held; with ``reading`` (the classes a query reads, empty when unknown) only
+    what that query may read."""
     for writer in list(session.info.get(_KEY, {}).values()):
-        if writer.visible_to_reads or not reads_only:
+        if reading is None or (writer.read_by and (not reading or reading & writer.read_by)):
             writer.flush(session)
 
 
@@ -53,7 +57,8 @@ def _before_commit(session: Session) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _before_query(state: ORMExecuteState) -> None:
-    flush(state.session, reads_only=True)
+    if state.session.info.get(_KEY):
+        flush(state.session, frozenset(mapper.class_ for mapper in state.all_mappers))
 
 
 @event.listens_for(Session, "after_rollback")

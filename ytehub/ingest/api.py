@@ -40,6 +40,6 @@ def ingest_qd4750(
         facility_scope=area.codes[0] if area.kind == "facility" else None,
     )
     name = request.headers.get("x-file-name", "upload.xml")[:200]
-    outcome = run.file(name, data)
+    outcome = run.file_now(name, data)
     body: dict[str, Any] = outcome.as_dict(request_language(request))
     return JSONResponse(body, status_code=422 if outcome.status == "rejected" else 200)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ytehub.core import audit, deferred
+from ytehub.core import audit
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError, Text
 from ytehub.formats.qd4750 import read_envelope
@@ -34,7 +34,7 @@ from ytehub.records.store import RecordStore
 from ytehub.registry import service as registry
 from ytehub.registry.fhir import patient_resource
 from ytehub.registry.model import MatchModel
-from ytehub.registry.normalize import from_xml1
+from ytehub.registry.normalize import SourceRecord, from_xml1
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_ZIP_MEMBER_BYTES = 200 * 1024 * 1024
@@ -83,12 +83,29 @@ class FileOutcome:
         }
 
 
+TOO_LARGE = Text(
+    f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
+    f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
+)
+ENVELOPE_ERRORS = Text(
+    "Tệp có lỗi ở phần bao (GIAMDINHHS): xem báo cáo; không lưu gì.",
+    "The envelope (GIAMDINHHS) has errors: see the report; nothing was stored.",
+)
+
+
 def rejected_file(name: str, data: bytes, reason: Text) -> FileOutcome:
     return FileOutcome(name, hashlib.sha256(data).hexdigest(), "rejected", reason=reason)
 
 
 class Ingest:
-    """One ingest run over a database: files in, outcomes out."""
+    """One ingest run over a database: files in, outcomes out.
+
+    Work is committed in batches of about ``EPISODES_PER_COMMIT`` episodes that may span many
+    small files (a facility sends a file a day, often of one or two episodes), so the rows of a
+    batch reach the database a statement per table and one commit serves them all. A file is
+    marked done in the transaction of its last episode. Use as a context manager, or call
+    :meth:`commit` after the last file.
+    """
 
     def __init__(
         self,
@@ -103,34 +120,72 @@ class Ingest:
         self.actor = actor
         self.facility_scope = facility_scope
         self.on_episodes = on_episodes
+        self._session: Session | None = None
+        self._held = 0  # episodes written in the open batch
         with db.session() as session:
             self.model: MatchModel = registry.active_model(session)
 
-    def _audit(self, session: Session, action: str, **fields: Any) -> None:
-        audit.defer(session, audit.AuditEntry(action=action, actor=self.actor, **fields))
+    def __enter__(self) -> Ingest:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.rollback()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.db.sessions()
+        return self._session
+
+    def commit(self) -> None:
+        if self._session is not None:
+            try:
+                self._session.commit()
+            finally:
+                self._session.close()
+                self._session = None
+        self._held = 0
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+        self._held = 0
+
+    def _audit(self, action: str, **fields: Any) -> None:
+        audit.defer(self.session, audit.AuditEntry(action=action, actor=self.actor, **fields))
 
     # --- one file -------------------------------------------------------------------------
 
+    def file_now(self, name: str, data: bytes) -> FileOutcome:
+        """Take one file and commit it (the API and the watched folder answer per file)."""
+        outcome = self.file(name, data)
+        self.commit()
+        return outcome
+
     def file(self, name: str, data: bytes) -> FileOutcome:
+        """Take one file into the open batch (committed when the batch is full)."""
+        try:
+            return self._file(name, data)
+        except BaseException:
+            self.rollback()
+            raise
+
+    def _file(self, name: str, data: bytes) -> FileOutcome:
         sha = hashlib.sha256(data).hexdigest()
-        with self.db.session() as session:
-            known = session.get(IngestFile, sha)
-            if known is not None and known.status in ("done", "rejected"):
-                if known.facility_code:
-                    self._check_scope(known.facility_code)
-                return FileOutcome(
-                    name, sha, "duplicate", known.facility_code, report=known.report or {}
-                )
-        if len(data) > MAX_FILE_BYTES:
-            return self._reject(
-                name,
-                data,
-                sha,
-                Text(
-                    f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
-                    f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
-                ),
+        known = self.session.get(IngestFile, sha)
+        if known is not None and known.status in ("done", "rejected"):
+            if known.facility_code:
+                self._check_scope(known.facility_code)
+            return FileOutcome(
+                name, sha, "duplicate", known.facility_code, report=known.report or {}
             )
+        if len(data) > MAX_FILE_BYTES:
+            return self._reject(name, data, sha, TOO_LARGE)
         try:
             envelope = read_envelope(data, max_bytes=MAX_FILE_BYTES)
         except DomainError as error:
@@ -138,16 +193,7 @@ class Ingest:
         self._check_scope(envelope.facility_code)
         report = validate_envelope(envelope)
         if not report.file_ok:
-            return self._reject(
-                name,
-                data,
-                sha,
-                Text(
-                    "Tệp có lỗi ở phần bao (GIAMDINHHS): xem báo cáo; không lưu gì.",
-                    "The envelope (GIAMDINHHS) has errors: see the report; nothing was stored.",
-                ),
-                report.as_dict(),
-            )
+            return self._reject(name, data, sha, ENVELOPE_ERRORS, report.as_dict())
         outcome = FileOutcome(
             name,
             sha,
@@ -158,19 +204,47 @@ class Ingest:
             warnings=report.warnings,
             report=report.as_dict(),
         )
-        self._start(name, data, sha, envelope.facility_code)
+        row = known or IngestFile(
+            sha256=sha,
+            name=name[:512],
+            facility_code=envelope.facility_code[:16] or None,
+            channel=self.channel,
+            received_at=now(),
+            size=len(data),
+            status="processing",
+        )
+        self.session.add(row)
         source = SourceFile(name=name, sha256=sha, received=now())
-        pairs = list(zip(envelope.episodes, report.episodes, strict=True))
-        for start in range(0, len(pairs), EPISODES_PER_COMMIT):
-            with self.db.session() as session:
-                for episode, episode_report in pairs[start : start + EPISODES_PER_COMMIT]:
-                    if not episode_report.ok:
-                        outcome.refused += 1
-                        continue
-                    self._episode(session, envelope.facility_code, episode, source, outcome)
+        for done, (episode, episode_report) in enumerate(
+            zip(envelope.episodes, report.episodes, strict=True), start=1
+        ):
+            if episode_report.ok:
+                self._episode(envelope.facility_code, episode, source, outcome)
+            else:
+                outcome.refused += 1
+            if self._held >= EPISODES_PER_COMMIT:
+                self.commit()
+                row = self.session.get(IngestFile, sha)
+                assert row is not None
             if self.on_episodes is not None:
-                self.on_episodes(min(start + EPISODES_PER_COMMIT, len(pairs)))
-        self._finish(sha, outcome)
+                self.on_episodes(done)
+        row.status, row.finished_at = "done", now()
+        row.episodes, row.stored = outcome.episodes, outcome.stored + outcome.replaced
+        row.unchanged, row.refused = outcome.unchanged, outcome.refused
+        row.report = outcome.report
+        self._audit(
+            "ingest.file",
+            resource_type="IngestFile",
+            resource_id=sha,
+            detail={
+                "name": outcome.name[:200],
+                "facility": outcome.facility_code,
+                "stored": outcome.stored,
+                "replaced": outcome.replaced,
+                "unchanged": outcome.unchanged,
+                "refused": outcome.refused,
+            },
+        )
         return outcome
 
     def _check_scope(self, facility_code: str) -> None:
@@ -194,87 +268,45 @@ class Ingest:
         reason: Text,
         report: dict[str, Any] | None = None,
     ) -> FileOutcome:
-        outcome = FileOutcome(name, sha, "rejected", reason=reason, report=report or {})
-        with self.db.session() as session:
-            session.merge(
-                IngestFile(
-                    sha256=sha,
-                    name=name[:512],
-                    facility_code=None,
-                    channel=self.channel,
-                    received_at=now(),
-                    finished_at=now(),
-                    size=len(data),
-                    status="rejected",
-                    report={"reason": {"vi": reason.vi, "en": reason.en}, **(report or {})},
-                )
+        self.session.merge(
+            IngestFile(
+                sha256=sha,
+                name=name[:512],
+                facility_code=None,
+                channel=self.channel,
+                received_at=now(),
+                finished_at=now(),
+                size=len(data),
+                status="rejected",
+                report={"reason": {"vi": reason.vi, "en": reason.en}, **(report or {})},
             )
-            self._audit(
-                session,
-                "ingest.reject",
-                resource_type="IngestFile",
-                resource_id=sha,
-                detail={"name": name[:200], "reason": reason.en},
-            )
-        return outcome
-
-    def _start(self, name: str, data: bytes, sha: str, facility_code: str) -> None:
-        with self.db.session() as session:
-            if session.get(IngestFile, sha) is None:
-                session.add(
-                    IngestFile(
-                        sha256=sha,
-                        name=name[:512],
-                        facility_code=facility_code[:16] or None,
-                        channel=self.channel,
-                        received_at=now(),
-                        size=len(data),
-                        status="processing",
-                    )
-                )
-
-    def _finish(self, sha: str, outcome: FileOutcome) -> None:
-        with self.db.session() as session:
-            row = session.get(IngestFile, sha)
-            assert row is not None
-            row.status, row.finished_at = "done", now()
-            row.episodes, row.stored = outcome.episodes, outcome.stored + outcome.replaced
-            row.unchanged, row.refused = outcome.unchanged, outcome.refused
-            row.report = outcome.report
-            self._audit(
-                session,
-                "ingest.file",
-                resource_type="IngestFile",
-                resource_id=sha,
-                detail={
-                    "name": outcome.name[:200],
-                    "facility": outcome.facility_code,
-                    "stored": outcome.stored,
-                    "replaced": outcome.replaced,
-                    "unchanged": outcome.unchanged,
-                    "refused": outcome.refused,
-                },
-            )
+        )
+        self._audit(
+            "ingest.reject",
+            resource_type="IngestFile",
+            resource_id=sha,
+            detail={"name": name[:200], "reason": reason.en},
+        )
+        return FileOutcome(name, sha, "rejected", reason=reason, report=report or {})
 
     # --- one episode ----------------------------------------------------------------------
 
     def _episode(
         self,
-        session: Session,
         facility_code: str,
         episode: dict[str, list[dict[str, str]]],
         source: SourceFile,
         outcome: FileOutcome,
     ) -> None:
-        deferred.flush(session)  # what is held before the savepoint must outlive its rollback
-        savepoint = session.begin_nested()
-        try:
-            result = self._store_episode(session, facility_code, episode, source)
-            savepoint.commit()
-        except DomainError:
-            savepoint.rollback()
+        """Store one validated episode whole. Everything that can refuse it (a patient with
+        nothing identifying) is checked before the first write; anything else that fails
+        rolls the whole batch back, so no episode is ever half-written."""
+        patient = from_xml1(facility_code, episode["XML1"][0])
+        if patient.identifying_gap() is not None:
             outcome.refused += 1
             return
+        result = self._store_episode(self.session, facility_code, episode, patient, source)
+        self._held += 1
         if result == "stored":
             outcome.stored += 1
         elif result == "replaced":
@@ -287,16 +319,15 @@ class Ingest:
         session: Session,
         facility_code: str,
         episode: dict[str, list[dict[str, str]]],
+        patient: SourceRecord,
         source: SourceFile,
     ) -> str:
-        patient_row = episode["XML1"][0]
-        decision = registry.register(
-            session, from_xml1(facility_code, patient_row), self.actor, self.model
-        )
+        decision = registry.register(session, patient, self.actor, self.model)
         person_id = decision.person_id
         store = RecordStore(session)
         if decision.action != "unchanged":
             self._write_patient(session, store, person_id, decision.action)
+        patient_row = episode["XML1"][0]
         previous = session.get(IngestEpisode, (facility_code, patient_row.get("MA_LK", "")))
         if previous is not None and previous.content_hash == content_hash(facility_code, episode):
             return "unchanged"
@@ -358,7 +389,6 @@ class Ingest:
             )
         )
         self._audit(
-            session,
             "ingest.episode",
             resource_type="Encounter",
             person_id=person_id,
@@ -470,16 +500,16 @@ def ingest_paths(
     on_file: Callable[[FileOutcome], None] | None = None,
     on_episodes: Callable[[int], None] | None = None,
 ) -> list[FileOutcome]:
-    run = Ingest(db, channel, actor, on_episodes=on_episodes)
     outcomes = []
-    for name, data in inputs(paths):
-        if isinstance(data, Text):
-            outcome = rejected_file(name, name.encode(), data)
-        else:
-            outcome = run.file(name, data)
-        outcomes.append(outcome)
-        if on_file is not None:
-            on_file(outcome)
+    with Ingest(db, channel, actor, on_episodes=on_episodes) as run:
+        for name, data in inputs(paths):
+            if isinstance(data, Text):
+                outcome = rejected_file(name, name.encode(), data)
+            else:
+                outcome = run.file(name, data)
+            outcomes.append(outcome)
+            if on_file is not None:
+                on_file(outcome)
     return outcomes
 
 

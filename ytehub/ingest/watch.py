@@ -54,7 +54,7 @@ def watch(
                 continue
             del last_seen[path]
             outcomes = [
-                run.file(name, data)
+                run.file_now(name, data)
                 if isinstance(data, bytes)
                 else rejected_file(name, name.encode(), data)
                 for name, data in inputs([path])

@@ -130,12 +130,13 @@ class _PendingRows:
     ``ytehub.core.deferred``). Order on flush: old index rows out, resources, versions, new
     index rows in."""
 
-    visible_to_reads = True
+    read_by: frozenset[type] = frozenset({FhirResource, FhirVersion})
 
     def __init__(self) -> None:
         self.discard()
 
     def discard(self) -> None:
+        self.keys: set[tuple[str, str]] = set()  # (type, id) of every resource held
         self.cleared: list[dict[str, Any]] = []
         self.inserted: list[dict[str, Any]] = []
         self.replaced: list[dict[str, Any]] = []
@@ -259,6 +260,7 @@ class RecordStore:
                 "content": None,
             }
         )
+        self.pending.keys.add((resource_type, resource_id))
         self.pending.versions.append(
             {
                 "resource_type": resource_type,
@@ -273,7 +275,8 @@ class RecordStore:
 
     def _current(self, resource_type: str, resource_id: str, for_update: bool = False) -> Any:
         """The stored row (version, deleted, person, facility, time, content) or None."""
-        self.flush()
+        if (resource_type, resource_id) in self.pending.keys:
+            self.flush()  # only a resource written in this transaction needs its rows sent
         statement = _CURRENT_FOR_UPDATE if for_update else _CURRENT
         return (
             self.session.connection()
@@ -324,6 +327,7 @@ class RecordStore:
             self.pending.replaced.append(
                 {**key, "facility_code": facility_code or current.facility_code, **row}
             )
+        self.pending.keys.add((resource_type, resource_id))
         self.pending.versions.append(
             {
                 "resource_type": resource_type,
