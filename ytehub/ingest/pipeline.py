@@ -122,6 +122,9 @@ class Ingest:
         self.on_episodes = on_episodes
         self._session: Session | None = None
         self._held = 0  # episodes written in the open batch
+        # Persons whose golden Patient must be (re)written before the batch commits, and
+        # whether it is new: written once per batch, however many of their records arrived.
+        self._patients: dict[str, bool] = {}
         with db.session() as session:
             self.model: MatchModel = registry.active_model(session)
 
@@ -143,11 +146,13 @@ class Ingest:
     def commit(self) -> None:
         if self._session is not None:
             try:
+                self._write_patients(self._session)
                 self._session.commit()
             finally:
                 self._session.close()
                 self._session = None
         self._held = 0
+        self._patients.clear()
 
     def rollback(self) -> None:
         if self._session is not None:
@@ -155,6 +160,7 @@ class Ingest:
             self._session.close()
             self._session = None
         self._held = 0
+        self._patients.clear()
 
     def _audit(self, action: str, **fields: Any) -> None:
         audit.defer(self.session, audit.AuditEntry(action=action, actor=self.actor, **fields))
@@ -326,7 +332,8 @@ class Ingest:
         person_id = decision.person_id
         store = RecordStore(session)
         if decision.action != "unchanged":
-            self._write_patient(session, store, person_id, decision.action)
+            new = decision.action in ("new", "review")
+            self._patients[person_id] = self._patients.get(person_id, False) or new
         patient_row = episode["XML1"][0]
         previous = session.get(IngestEpisode, (facility_code, patient_row.get("MA_LK", "")))
         if previous is not None and previous.content_hash == content_hash(facility_code, episode):
@@ -401,21 +408,22 @@ class Ingest:
         )
         return "stored" if previous is None else "replaced"
 
-    def _write_patient(
-        self, session: Session, store: RecordStore, person_id: str, action: str
-    ) -> None:
-        """The person's golden Patient: created with the person, rewritten when a record
-        joins them (another facility's identifiers, perhaps a better name or birth date)."""
-        person = registry.get_person(session, person_id)
-        resource = patient_resource(
-            person_id,
-            person.golden,
-            [(s.system, s.local_id) for s in registry.sources_of(session, person_id)],
-        )
-        if action in ("new", "review"):
-            store.create(resource, resource_id=person_id, fresh_id=True, trusted=True)
-        else:
-            store.update("Patient", person_id, resource, trusted=True)
+    def _write_patients(self, session: Session) -> None:
+        """Each changed person's golden Patient: created with the person, rewritten when a
+        record joins them (another facility's identifiers, perhaps a better name or date)."""
+        store = RecordStore(session)
+        for person_id, new in self._patients.items():
+            person = registry.get_person(session, person_id)
+            resource = patient_resource(
+                person_id,
+                person.golden,
+                [(s.system, s.local_id) for s in registry.sources_of(session, person_id)],
+            )
+            if new:
+                store.create(resource, resource_id=person_id, fresh_id=True, trusted=True)
+            else:
+                store.update("Patient", person_id, resource, trusted=True)
+        self._patients.clear()
 
 
 # --- inputs: files, folders, zip archives ---------------------------------------------------
