@@ -52,6 +52,19 @@ def test_demo_prints_working_credentials(env: Settings, db: Database) -> None:
         admin = session.scalars(select(User).where(User.username == "admin")).one()
         assert admin.role == "admin" and verify_password(admin.password_hash, password[1])
     assert (env.data_dir / "province" / "manifest.json").exists(), "a demo province is generated"
+    from ytehub.ingest.models import IngestEpisode
+    from ytehub.records.models import FhirResource
+    from ytehub.registry.models import RegistryPerson
+
+    with db.session() as session:
+        episodes = session.scalars(select(IngestEpisode)).all()
+        assert episodes, "the demo province's files are ingested"
+        encounter = session.get(FhirResource, tuple(episodes[0].resources[0].split("/")))
+        assert encounter is not None and encounter.person_id == episodes[0].person_id
+        checked = session.scalars(
+            select(RegistryPerson.verification).where(RegistryPerson.verification.is_not(None))
+        ).all()
+        assert "verified" in checked, "persons are checked against the register extract"
     again_out = invoke("demo", "--no-serve", "--people", "200")
     assert "Generating a synthetic province" not in again_out, "generated only once"
     again = re.search(r"Password\s*│\s*(\S+)", again_out)

@@ -130,7 +130,7 @@ def serve(
 @app.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Listen port")] = None,
-    people: Annotated[int, typer.Option(help="People in the demo province", min=1)] = 20_000,
+    people: Annotated[int, typer.Option(help="People in the demo province", min=1)] = 5_000,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server")
     ] = True,
