@@ -143,30 +143,26 @@ _FULL = (
     " AND birth_month_r IS NOT NULL AND birth_day_r IS NOT NULL"
 )
 
+
+def _name_comparison(field: str, description: str) -> Comparison:
+    return Comparison(
+        field,
+        description,
+        f"{field}_l IS NULL OR {field}_r IS NULL",
+        (
+            Level("exact", f"{field}_l = {field}_r", field),
+            Level("one typo", _dl(field)),
+            Level("found elsewhere in the other name (order swapped)", _in_other(field)),
+            Level("different", "TRUE"),
+        ),
+        _name_part(field),
+    )
+
+
 COMPARISONS: tuple[Comparison, ...] = (
-    Comparison(
-        "given",
-        "tên (given name), folded; adjusted for how common the name is",
-        "given_l IS NULL OR given_r IS NULL",
-        (
-            Level("exact", "given_l = given_r", "given"),
-            Level("one typo", _dl("given")),
-            Level("found elsewhere in the other name (order swapped)", _in_other("given")),
-            Level("different", "TRUE"),
-        ),
-        _name_part("given"),
-    ),
-    Comparison(
-        "family",
-        "họ (family name), folded; 'Nguyễn' says little, a rare family name much",
-        "family_l IS NULL OR family_r IS NULL",
-        (
-            Level("exact", "family_l = family_r", "family"),
-            Level("one typo", _dl("family")),
-            Level("found elsewhere in the other name (order swapped)", _in_other("family")),
-            Level("different", "TRUE"),
-        ),
-        _name_part("family"),
+    _name_comparison("given", "tên (given name), folded; adjusted for how common the name is"),
+    _name_comparison(
+        "family", "họ (family name), folded; 'Nguyễn' says little, a rare family name much"
     ),
     Comparison(
         "middle",

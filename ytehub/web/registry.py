@@ -7,6 +7,7 @@ The pages authorise with the same scopes as the registry API (registry/persons.r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from ytehub.api.context import request_language
-from ytehub.api.deps import check_scope, get_database, get_session, get_settings
+from ytehub.api.deps import Access, check_scope, get_database, get_session, get_settings
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError
 from ytehub.core.i18n import N_
@@ -56,6 +57,26 @@ def _fields(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reader_page(
+    request: Request,
+    settings: Settings,
+    db: Database,
+    template: str,
+    build: Callable[[Access], dict[str, Any]],
+) -> Response:
+    """A registry page for a signed-in user with registry/persons.read; a refusal or a missing
+    item shows as the page's error."""
+    lang = request_language(request)
+
+    def guarded(principal: Principal) -> dict[str, Any]:
+        try:
+            return build(check_scope(request, principal, READ))
+        except DomainError as error:
+            return {"error": error.message.in_language(lang)}
+
+    return page(request, settings, db, template, guarded, active="registry")
+
+
 @router.get("/registry", response_class=HTMLResponse)
 def registry_home(
     request: Request,
@@ -63,17 +84,11 @@ def registry_home(
     db: Database = Depends(get_database),
     session: Session = Depends(get_session),
 ) -> Response:
-    lang = request_language(request)
-
-    def build(principal: Principal) -> dict[str, Any]:
-        try:
-            access = check_scope(request, principal, READ)
-        except DomainError as error:
-            return {"error": error.message.in_language(lang)}
+    def build(access: Access) -> dict[str, Any]:
         shares = [
             s
             for s in verified_share_by_commune(session)
-            if s.commune_code is None or principal.area.covers_commune(s.commune_code)
+            if s.commune_code is None or access.principal.area.covers_commune(s.commune_code)
         ]
         access.audit(session, "console.registry_overview", detail={"communes": len(shares)})
         session.commit()
@@ -87,7 +102,7 @@ def registry_home(
             "open_reviews": len(service.open_reviews(session, 200)),
         }
 
-    return page(request, settings, db, "registry_home.html", build, active="registry")
+    return _reader_page(request, settings, db, "registry_home.html", build)
 
 
 @router.get("/registry/reviews", response_class=HTMLResponse)
@@ -97,13 +112,7 @@ def review_queue(
     db: Database = Depends(get_database),
     session: Session = Depends(get_session),
 ) -> Response:
-    lang = request_language(request)
-
-    def build(principal: Principal) -> dict[str, Any]:
-        try:
-            access = check_scope(request, principal, READ)
-        except DomainError as error:
-            return {"error": error.message.in_language(lang)}
+    def build(access: Access) -> dict[str, Any]:
         items = []
         for review in service.open_reviews(session, 100):
             source = session.get(RegistrySource, review.source_id)
@@ -120,7 +129,7 @@ def review_queue(
         session.commit()
         return {"items": items}
 
-    return page(request, settings, db, "registry_reviews.html", build, active="registry")
+    return _reader_page(request, settings, db, "registry_reviews.html", build)
 
 
 @router.get("/registry/reviews/{review_id}", response_class=HTMLResponse)
@@ -131,14 +140,8 @@ def review_page(
     db: Database = Depends(get_database),
     session: Session = Depends(get_session),
 ) -> Response:
-    lang = request_language(request)
-
-    def build(principal: Principal) -> dict[str, Any]:
-        try:
-            access = check_scope(request, principal, READ)
-            view = service.review_view(session, review_id)
-        except DomainError as error:
-            return {"error": error.message.in_language(lang)}
+    def build(access: Access) -> dict[str, Any]:
+        view = service.review_view(session, review_id)
         for person_id in (view["record_person_id"], view["candidate_person_id"]):
             access.audit(
                 session,
@@ -156,7 +159,7 @@ def review_page(
             "right": _fields(view["candidate_golden"]),
         }
 
-    return page(request, settings, db, "registry_review.html", build, active="registry")
+    return _reader_page(request, settings, db, "registry_review.html", build)
 
 
 @router.post("/registry/reviews/{review_id}")
