@@ -18,6 +18,8 @@ from ytehub.core import units
 from ytehub.synth.model import Facility, PatientIdentity, Person
 
 _STRIP = str.maketrans({"đ": "d", "Đ": "D"})
+_MA_BN_SPACE = 10**10
+_MA_BN_FACTOR = 7_919_384_221  # coprime with 10**10: distinct numbers, distinct ids
 _VOWELS = "aeiouy"
 
 
@@ -101,10 +103,12 @@ class IdentityFactory:
         return known
 
     def ma_bn(self, person: Person, facility: Facility, registration: int = 0) -> str:
-        digest = hashlib.blake2b(
-            f"{self.seed}|{person.person_id}|{facility.code}|{registration}".encode(), digest_size=6
-        ).digest()
-        return f"{int.from_bytes(digest, 'big') % 10**10:010d}"
+        """The facility's 10-digit patient id: unique within the facility (an affine bijection
+        of the person's number, scrambled per facility), as a real patient register's is."""
+        digest = hashlib.blake2b(f"{self.seed}|{facility.code}".encode(), digest_size=8).digest()
+        salt = int.from_bytes(digest, "big") % _MA_BN_SPACE
+        number = int(person.person_id.lstrip("P")) * 2 + registration
+        return f"{(number * _MA_BN_FACTOR + salt) % _MA_BN_SPACE:010d}"
 
     def identities(self, person: Person, facility: Facility) -> list[PatientIdentity]:
         """One identity, or two when the person was registered twice at this facility."""
