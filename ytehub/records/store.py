@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ytehub.core import deferred
@@ -159,14 +159,40 @@ class _PendingRows:
             for statement in _CLEAR.values():
                 connection.execute(statement, cleared)
         if inserted:
-            connection.execute(insert(_RESOURCES), inserted)
+            _insert_plain(connection, _RESOURCES, inserted)
         if replaced:
             connection.execute(_REPLACE, replaced)
         if versions:
-            connection.execute(insert(_VERSIONS), versions)
+            _insert_plain(connection, _VERSIONS, versions)
         for table, rows in index.items():
             if rows:
-                connection.execute(insert(table), rows)
+                _insert_plain(connection, table, rows)
+
+
+def _insert_plain(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows through the driver's executemany with the columns' own conversions.
+
+    A resource takes a dozen index rows besides its own and its version's; SQLAlchemy's
+    per-row parameter handling cost more than the database's insert itself."""
+    dialect = connection.dialect
+    columns = [c for c in table.columns if c.name in rows[0]]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)})"
+        f" VALUES ({', '.join(mark for _ in columns)})"
+    )
+    converters = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
+    if all(convert is None for _name, convert in converters):
+        values = [tuple(row[name] for name, _ in converters) for row in rows]
+    else:
+        values = [
+            tuple(
+                convert(row[name]) if convert is not None else row[name]
+                for name, convert in converters
+            )
+            for row in rows
+        ]
+    connection.exec_driver_sql(sql, values)
 
 
 class RecordStore:
