@@ -11,7 +11,9 @@ drive it with a bounded number of concurrent connections.
    Target >= 800 requests/s per core.
 2. Transaction Bundles of ``--bundle-size`` (100) resources (Patient, Encounters, Conditions,
    Observations linked by urn:uuid references) for ``--seconds``: resources/s per core.
-   Target >= 2,000 resources/s per core.
+   Target >= 2,000 resources/s per core. Then the ceiling: the same JSON inserted straight
+   through the database driver (no API, no validation, no index), a transaction per bundle's
+   worth; our rate is printed as a fraction of it.
 3. Patient-scoped searches on a store of ``--resources`` resources (``--patients`` patients):
    the store is loaded directly through ``RecordStore.create`` in transactions of ~1,000
    resources (validation and indexing included, no HTTP, server stopped), the load rate is
@@ -355,6 +357,50 @@ def bench_bundles(world: World, args: argparse.Namespace) -> None:
         info(f"resources per server CPU-second: {tally.resources / meter.server:,.0f}")
     meter.report()
     errors(tally)
+
+
+def driver_ceiling(world: World, bundles: list[dict[str, Any]], seconds: float = 5.0) -> float:
+    """Resources/s for the same JSON inserted straight through the database driver, no API,
+    no validation, no index: one transaction per bundle's worth, into a scratch table."""
+    import orjson
+    from sqlalchemy.engine import make_url
+
+    bodies = [orjson.dumps(e["resource"]).decode() for b in bundles for e in b["entry"]]
+    size = len(bundles[0]["entry"])
+    url = make_url(world.url)
+    if url.get_backend_name() == "sqlite":
+        import sqlite3
+
+        connection: Any = sqlite3.connect(url.database, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        mark, begin, json_type = "?", "BEGIN IMMEDIATE", "TEXT"
+    else:
+        import psycopg
+
+        connection = psycopg.connect(
+            host=url.query["host"], port=int(url.query["port"]), user=url.username,
+            dbname=url.database, autocommit=True,
+        )  # fmt: skip
+        mark, begin, json_type = "%s", "BEGIN", "JSONB"
+    cursor = connection.cursor()
+    cursor.execute(f"CREATE TABLE bench_ceiling (id VARCHAR(64) PRIMARY KEY, content {json_type})")
+    written, serial = 0, 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for offset in range(0, len(bodies), size):
+            rows = []
+            for body in bodies[offset : offset + size]:
+                serial += 1
+                rows.append((f"r{serial}", body))
+            cursor.execute(begin)
+            cursor.executemany(f"INSERT INTO bench_ceiling VALUES ({mark}, {mark})", rows)
+            cursor.execute("COMMIT")
+            written += len(rows)
+    rate = written / (time.perf_counter() - started)
+    cursor.execute("DROP TABLE bench_ceiling")
+    connection.close()
+    return rate
 
 
 def search_paths(patients: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
