@@ -357,6 +357,11 @@ def bench_bundles(world: World, args: argparse.Namespace) -> None:
         info(f"resources per server CPU-second: {tally.resources / meter.server:,.0f}")
     meter.report()
     errors(tally)
+    ceiling = driver_ceiling(world, templates)
+    info(
+        f"ceiling: the same JSON straight through the driver {ceiling:,.0f} res/s;"
+        f" our import is {100 * rate / ceiling:.1f}% of it"
+    )
 
 
 def driver_ceiling(world: World, bundles: list[dict[str, Any]], seconds: float = 5.0) -> float:
