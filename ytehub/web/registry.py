@@ -40,6 +40,32 @@ FIELDS = (
 )
 
 
+# What the review screen calls each comparison and level (the model's own names are English).
+COMPARISON_NAMES = {
+    "given": N_("Given name"),
+    "family": N_("Family name"),
+    "middle": N_("Middle name"),
+    "birth": N_("Date of birth"),
+    "sex": N_("Sex"),
+    "cccd": N_("CCCD"),
+    "cmnd": N_("CMND (old identity card)"),
+    "bhxh": N_("BHXH number"),
+    "commune": N_("Commune"),
+    "phone": N_("Phone"),
+}
+LEVEL_NAMES = (
+    N_("exact"),
+    N_("one typo"),
+    N_("found elsewhere in the other name (order swapped)"),
+    N_("different"),
+    N_("missing on one side"),
+    N_("day and month swapped"),
+    N_("year and month"),
+    N_("year, month unknown on a side"),
+    N_("day and month, year one typo"),
+    N_("same"),
+    N_("null"),
+)
 READ, WRITE = Scope.parse("registry/persons.read"), Scope.parse("registry/persons.write")
 
 
@@ -155,6 +181,7 @@ def review_page(
         return {
             "review": view,
             "fields": FIELDS,
+            "comparison_names": COMPARISON_NAMES,
             "left": _fields(view["record"]),
             "right": _fields(view["candidate_golden"]),
         }
