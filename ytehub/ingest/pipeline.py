@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ytehub.core import audit
@@ -519,11 +518,3 @@ def ingest_paths(
             if on_file is not None:
                 on_file(outcome)
     return outcomes
-
-
-def stored_episode(session: Session, facility_code: str, ma_lk: str) -> IngestEpisode | None:
-    return session.scalars(
-        select(IngestEpisode).where(
-            IngestEpisode.facility_code == facility_code, IngestEpisode.ma_lk == ma_lk
-        )
-    ).first()

@@ -783,14 +783,3 @@ def apply_dedupe(
         applied.reviews_added += 1
     session.flush()
     return applied
-
-
-def bulk_register(
-    session: Session, records: Iterable[SourceRecord], actor: str | None = None
-) -> Counter[str]:
-    """Register many records in this transaction; counts per action."""
-    model = active_model(session)
-    counts: Counter[str] = Counter()
-    for record in records:
-        counts[register(session, record, actor, model).action] += 1
-    return counts
