@@ -143,6 +143,33 @@ class _PendingRows:
         self.versions: list[dict[str, Any]] = []
         self.index: dict[Table, list[dict[str, Any]]] = {table: [] for table in INDEX_TABLES}
 
+    def replace(self, resource_type: str, resource_id: str, row: dict[str, Any]) -> None:
+        """A stored resource's new current row: its old index rows go first."""
+        key = {"b_type": resource_type, "b_id": resource_id}
+        self.cleared.append(key)
+        self.replaced.append({**key, **row})
+
+    def version(
+        self,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        moment: datetime,
+        method: str,
+        content: dict[str, Any] | None,
+    ) -> None:
+        self.keys.add((resource_type, resource_id))
+        self.versions.append(
+            {
+                "resource_type": resource_type,
+                "id": resource_id,
+                "version_id": version,
+                "last_updated": moment,
+                "method": method,
+                "content": content,
+            }
+        )
+
     def flush(self, session: Session) -> None:
         if not (self.inserted or self.replaced or self.versions or self.cleared):
             return
@@ -272,11 +299,10 @@ class RecordStore:
             return None
         moment = now()
         version = current.version_id + 1
-        key = {"b_type": resource_type, "b_id": resource_id}
-        self.pending.cleared.append(key)
-        self.pending.replaced.append(
+        self.pending.replace(
+            resource_type,
+            resource_id,
             {
-                **key,
                 "version_id": version,
                 "last_updated": moment,
                 "deleted": True,
@@ -284,19 +310,9 @@ class RecordStore:
                 "commune_code": None,
                 "facility_code": current.facility_code,
                 "content": None,
-            }
+            },
         )
-        self.pending.keys.add((resource_type, resource_id))
-        self.pending.versions.append(
-            {
-                "resource_type": resource_type,
-                "id": resource_id,
-                "version_id": version,
-                "last_updated": moment,
-                "method": "DELETE",
-                "content": None,
-            }
-        )
+        self.pending.version(resource_type, resource_id, version, moment, "DELETE", None)
         return version
 
     def _current(self, resource_type: str, resource_id: str, for_update: bool = False) -> Any:
@@ -348,22 +364,9 @@ class RecordStore:
                 }
             )
         else:
-            key = {"b_type": resource_type, "b_id": resource_id}
-            self.pending.cleared.append(key)
-            self.pending.replaced.append(
-                {**key, "facility_code": facility_code or current.facility_code, **row}
-            )
-        self.pending.keys.add((resource_type, resource_id))
-        self.pending.versions.append(
-            {
-                "resource_type": resource_type,
-                "id": resource_id,
-                "version_id": version,
-                "last_updated": moment,
-                "method": method,
-                "content": body,
-            }
-        )
+            row["facility_code"] = facility_code or current.facility_code
+            self.pending.replace(resource_type, resource_id, row)
+        self.pending.version(resource_type, resource_id, version, moment, method, body)
         self._index(resource_type, resource_id, body)
         return Stored(body, version, moment, created=created, person_id=person_id)
 
