@@ -66,6 +66,16 @@ def failed(label: str, value: object = None, code: int = 1) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+def _progress(known_total: bool = True) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}" if known_total else "{task.completed:,}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _fail(error: DomainError) -> typer.Exit:
     return failed(error.message.in_language(_settings().default_language))
 
@@ -206,13 +216,7 @@ def synthesise(out: Path, people: int, province: str, seed: int, days: int) -> N
 
     config = SynthConfig(people=people, province_code=province, seed=seed, days=days)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task(_("Generating people and care"), total=people)
         summary = generate_province(
             config, out, progress=lambda n: progress.update(task, completed=min(n, people))
@@ -673,16 +677,6 @@ def ingest(
 # --- client registry --------------------------------------------------------------------------
 
 
-def _progress(known_total: bool = True) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,}" if known_total else "{task.completed:,}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 @registry_app.command("train")
 def registry_train(
     max_records: Annotated[
@@ -815,15 +809,13 @@ def registry_status() -> None:
     from sqlalchemy import func, select
 
     from ytehub.registry import service as registry
-    from ytehub.registry.models import RegistryReview, RegistrySource
+    from ytehub.registry.models import RegistrySource
 
     db = _database(_settings())
     with db.session() as session:
         persons = registry.active_persons(session)
         sources = session.scalar(select(func.count()).select_from(RegistrySource))
-        reviews = session.scalar(
-            select(func.count()).select_from(RegistryReview).where(RegistryReview.status == "open")
-        )
+        reviews = registry.open_review_count(session)
         model = registry.active_model(session)
     table = Table(title=_("Client registry"), show_header=False)
     table.add_row(_("Persons"), f"{persons or 0:,}")

@@ -625,6 +625,15 @@ def active_persons(session: Session) -> int:
     )
 
 
+def open_review_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(RegistryReview).where(RegistryReview.status == "open")
+        )
+        or 0
+    )
+
+
 def open_reviews(session: Session, limit: int = 50) -> list[RegistryReview]:
     return list(
         session.scalars(

@@ -125,7 +125,7 @@ def registry_home(
             "total": total,
             "verified": verified,
             "share": verified / total if total else 0.0,
-            "open_reviews": len(service.open_reviews(session, 200)),
+            "open_reviews": service.open_review_count(session),
         }
 
     return _reader_page(request, settings, db, "registry_home.html", build)
