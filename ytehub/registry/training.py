@@ -93,8 +93,11 @@ def frame(records: Iterable[SourceRecord]) -> Any:
     """The records as a pandas DataFrame with the columns the SQL reads and a ``uid``."""
     import pandas as pd
 
+    # An empty value is no value, as the Python comparisons treat it: NULL, never a key (birth
+    # parts are never 0: an unknown part is None).
     rows = [
-        {"uid": f"{r.system}|{r.local_id}", **{c: getattr(r, c) for c in COLUMNS}} for r in records
+        {"uid": f"{r.system}|{r.local_id}", **{c: getattr(r, c) or None for c in COLUMNS}}
+        for r in records
     ]
     data = pd.DataFrame(rows, columns=["uid", *COLUMNS])
     for column in ("birth_year", "birth_month", "birth_day"):
