@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ytehub.core import audit
+from ytehub.core import audit, deferred
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError, Text
 from ytehub.formats.qd4750 import read_envelope
@@ -96,6 +97,60 @@ def rejected_file(name: str, data: bytes, reason: Text) -> FileOutcome:
     return FileOutcome(name, hashlib.sha256(data).hexdigest(), "rejected", reason=reason)
 
 
+_FILES = IngestFile.__table__
+_EPISODES = IngestEpisode.__table__
+_REPLACE_EPISODE = (
+    update(_EPISODES)
+    .where(
+        _EPISODES.c.facility_code == bindparam("b_facility"),
+        _EPISODES.c.ma_lk == bindparam("b_ma_lk"),
+    )
+    .values(
+        content_hash=bindparam("content_hash"),
+        file_sha256=bindparam("file_sha256"),
+        person_id=bindparam("person_id"),
+        resources=bindparam("resources"),
+        submissions=bindparam("submissions"),
+        stored_at=bindparam("stored_at"),
+    )
+)
+
+
+@dataclass(slots=True)
+class StoredEpisode:
+    """What is known of an episode already stored: enough to tell a resubmission."""
+
+    content_hash: str
+    resources: list[str]
+    submissions: int
+
+
+class _HeldEpisodes:
+    """The batch's episode rows and outbox events, sent a statement per table before the
+    commit (see ``ytehub.core.deferred``): a row each by the ORM cost more than the episode."""
+
+    read_by: frozenset[type] = frozenset({IngestEpisode, OutboxEvent})
+
+    def __init__(self) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        self.new: list[dict[str, Any]] = []
+        self.replaced: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+
+    def flush(self, session: Session) -> None:
+        new, replaced, events = self.new, self.replaced, self.events
+        self.discard()
+        connection = session.connection()
+        if new:
+            connection.execute(insert(_EPISODES), new)
+        if replaced:
+            connection.execute(_REPLACE_EPISODE, replaced)
+        if events:
+            connection.execute(insert(OutboxEvent.__table__), events)
+
+
 class Ingest:
     """One ingest run over a database: files in, outcomes out.
 
@@ -124,6 +179,8 @@ class Ingest:
         # Persons whose golden Patient must be (re)written before the batch commits, and
         # whether it is new: written once per batch, however many of their records arrived.
         self._patients: dict[str, bool] = {}
+        # Episodes written in the open batch, which a query of the database cannot see yet.
+        self._batch: dict[tuple[str, str], StoredEpisode] = {}
         with db.session() as session:
             self.model: MatchModel = registry.active_model(session)
 
@@ -152,6 +209,7 @@ class Ingest:
                 self._session = None
         self._held = 0
         self._patients.clear()
+        self._batch.clear()
 
     def rollback(self) -> None:
         if self._session is not None:
@@ -160,6 +218,7 @@ class Ingest:
             self._session = None
         self._held = 0
         self._patients.clear()
+        self._batch.clear()
 
     def _audit(self, action: str, **fields: Any) -> None:
         audit.defer(self.session, audit.AuditEntry(action=action, actor=self.actor, **fields))
@@ -182,7 +241,12 @@ class Ingest:
 
     def _file(self, name: str, data: bytes) -> FileOutcome:
         sha = hashlib.sha256(data).hexdigest()
-        known = self.session.get(IngestFile, sha)
+        connection = self.session.connection()
+        known = connection.execute(
+            select(_FILES.c.status, _FILES.c.facility_code, _FILES.c.report).where(
+                _FILES.c.sha256 == sha
+            )
+        ).first()
         if known is not None and known.status in ("done", "rejected"):
             if known.facility_code:
                 self._check_scope(known.facility_code)
@@ -190,15 +254,19 @@ class Ingest:
                 name, sha, "duplicate", known.facility_code, report=known.report or {}
             )
         if len(data) > MAX_FILE_BYTES:
-            return self._reject(name, data, sha, TOO_LARGE)
+            return self._reject(name, data, sha, TOO_LARGE, exists=known is not None)
         try:
             envelope = read_envelope(data, max_bytes=MAX_FILE_BYTES)
         except DomainError as error:
-            return self._reject(name, data, sha, error.message, {"code": error.code})
+            return self._reject(
+                name, data, sha, error.message, {"code": error.code}, exists=known is not None
+            )
         self._check_scope(envelope.facility_code)
         report = validate_envelope(envelope)
         if not report.file_ok:
-            return self._reject(name, data, sha, ENVELOPE_ERRORS, report.as_dict())
+            return self._reject(
+                name, data, sha, ENVELOPE_ERRORS, report.as_dict(), exists=known is not None
+            )
         outcome = FileOutcome(
             name,
             sha,
@@ -209,34 +277,45 @@ class Ingest:
             warnings=report.warnings,
             report=report.as_dict(),
         )
-        row = known or IngestFile(
-            sha256=sha,
-            name=name[:512],
-            facility_code=envelope.facility_code[:16] or None,
-            channel=self.channel,
-            received_at=now(),
-            size=len(data),
-            status="processing",
-        )
-        self.session.add(row)
+        if known is None:  # a re-run finds it "processing" and finishes it
+            connection.execute(
+                insert(_FILES),
+                {
+                    "sha256": sha,
+                    "name": name[:512],
+                    "facility_code": envelope.facility_code[:16] or None,
+                    "channel": self.channel,
+                    "received_at": now(),
+                    "size": len(data),
+                    "status": "processing",
+                },
+            )
         source = SourceFile(name=name, sha256=sha, received=now())
+        stored = self._stored_episodes(envelope.facility_code, envelope.episodes)
         for done, (episode, episode_report) in enumerate(
             zip(envelope.episodes, report.episodes, strict=True), start=1
         ):
             if episode_report.ok:
-                self._episode(envelope.facility_code, episode, source, outcome)
+                self._episode(envelope.facility_code, episode, source, outcome, stored)
             else:
                 outcome.refused += 1
             if self._held >= EPISODES_PER_COMMIT:
                 self.commit()
-                row = self.session.get(IngestFile, sha)
-                assert row is not None
             if self.on_episodes is not None:
                 self.on_episodes(done)
-        row.status, row.finished_at = "done", now()
-        row.episodes, row.stored = outcome.episodes, outcome.stored + outcome.replaced
-        row.unchanged, row.refused = outcome.unchanged, outcome.refused
-        row.report = outcome.report
+        self.session.connection().execute(
+            update(_FILES)
+            .where(_FILES.c.sha256 == sha)
+            .values(
+                status="done",
+                finished_at=now(),
+                episodes=outcome.episodes,
+                stored=outcome.stored + outcome.replaced,
+                unchanged=outcome.unchanged,
+                refused=outcome.refused,
+                report=outcome.report,
+            )
+        )
         self._audit(
             "ingest.file",
             resource_type="IngestFile",
@@ -251,6 +330,35 @@ class Ingest:
             },
         )
         return outcome
+
+    def _stored_episodes(
+        self, facility_code: str, episodes: list[dict[str, list[dict[str, str]]]]
+    ) -> dict[str, StoredEpisode]:
+        """The file's episodes already stored, by MA_LK: one query per few hundred, then what
+        the open batch wrote on top (the database cannot see it yet)."""
+        keys = list(
+            dict.fromkeys(e["XML1"][0].get("MA_LK", "").strip() for e in episodes if e.get("XML1"))
+        )
+        stored: dict[str, StoredEpisode] = {}
+        connection = self.session.connection()
+        for start in range(0, len(keys), 500):
+            for row in connection.execute(
+                select(
+                    _EPISODES.c.ma_lk,
+                    _EPISODES.c.content_hash,
+                    _EPISODES.c.resources,
+                    _EPISODES.c.submissions,
+                ).where(
+                    _EPISODES.c.facility_code == facility_code,
+                    _EPISODES.c.ma_lk.in_(keys[start : start + 500]),
+                )
+            ):
+                stored[row.ma_lk] = StoredEpisode(row.content_hash, row.resources, row.submissions)
+        for key in keys:
+            held = self._batch.get((facility_code, key))
+            if held is not None:
+                stored[key] = held
+        return stored
 
     def _check_scope(self, facility_code: str) -> None:
         if self.facility_scope is not None and facility_code != self.facility_scope:
@@ -272,20 +380,23 @@ class Ingest:
         sha: str,
         reason: Text,
         report: dict[str, Any] | None = None,
+        exists: bool = False,
     ) -> FileOutcome:
-        self.session.merge(
-            IngestFile(
-                sha256=sha,
-                name=name[:512],
-                facility_code=None,
-                channel=self.channel,
-                received_at=now(),
-                finished_at=now(),
-                size=len(data),
-                status="rejected",
-                report={"reason": {"vi": reason.vi, "en": reason.en}, **(report or {})},
-            )
-        )
+        row = {
+            "name": name[:512],
+            "facility_code": None,
+            "channel": self.channel,
+            "received_at": now(),
+            "finished_at": now(),
+            "size": len(data),
+            "status": "rejected",
+            "report": {"reason": {"vi": reason.vi, "en": reason.en}, **(report or {})},
+        }
+        connection = self.session.connection()
+        if exists:
+            connection.execute(update(_FILES).where(_FILES.c.sha256 == sha).values(**row))
+        else:
+            connection.execute(insert(_FILES), {"sha256": sha, **row})
         self._audit(
             "ingest.reject",
             resource_type="IngestFile",
@@ -302,6 +413,7 @@ class Ingest:
         episode: dict[str, list[dict[str, str]]],
         source: SourceFile,
         outcome: FileOutcome,
+        stored: dict[str, StoredEpisode],
     ) -> None:
         """Store one validated episode whole. Everything that can refuse it (a patient with
         nothing identifying) is checked before the first write; anything else that fails
@@ -310,7 +422,7 @@ class Ingest:
         if patient.identifying_gap() is not None:
             outcome.refused += 1
             return
-        result = self._store_episode(self.session, facility_code, episode, patient, source)
+        result = self._store_episode(facility_code, episode, patient, source, stored)
         self._held += 1
         if result == "stored":
             outcome.stored += 1
@@ -321,24 +433,25 @@ class Ingest:
 
     def _store_episode(
         self,
-        session: Session,
         facility_code: str,
         episode: dict[str, list[dict[str, str]]],
         patient: SourceRecord,
         source: SourceFile,
+        stored: dict[str, StoredEpisode],
     ) -> str:
+        session = self.session
         decision = registry.register(session, patient, self.actor, self.model)
         person_id = decision.person_id
-        store = RecordStore(session)
         if decision.action != "unchanged":
             new = decision.action in ("new", "review")
             self._patients[person_id] = self._patients.get(person_id, False) or new
-        patient_row = episode["XML1"][0]
-        previous = session.get(IngestEpisode, (facility_code, patient_row.get("MA_LK", "")))
+        ma_lk = episode["XML1"][0].get("MA_LK", "").strip()  # as map_episode keeps it
+        previous = stored.get(ma_lk)
         if previous is not None and previous.content_hash == content_hash(facility_code, episode):
             return "unchanged"
         mapped = map_episode(facility_code, episode, person_id, source, now())
         keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
+        store = RecordStore(session)
         if previous is None:
             for resource in mapped.resources:
                 store.create(
@@ -360,39 +473,35 @@ class Ingest:
             for gone in set(previous.resources) - set(keys):
                 resource_type, _, resource_id = gone.partition("/")
                 store.delete(resource_type, resource_id)
-        topic = "episode.stored" if previous is None else "episode.replaced"
         moment = now()
+        row = {
+            "content_hash": mapped.content_hash,
+            "file_sha256": source.sha256,
+            "person_id": person_id,
+            "resources": keys,
+            "submissions": previous.submissions + 1 if previous is not None else 1,
+            "stored_at": moment,
+        }
+        held = deferred.held(session, "ingest", _HeldEpisodes)
         if previous is None:
-            session.add(
-                IngestEpisode(
-                    facility_code=facility_code,
-                    ma_lk=mapped.ma_lk,
-                    content_hash=mapped.content_hash,
-                    file_sha256=source.sha256,
-                    person_id=person_id,
-                    resources=keys,
-                    submissions=1,
-                    stored_at=moment,
-                )
-            )
+            held.new.append({"facility_code": facility_code, "ma_lk": mapped.ma_lk, **row})
         else:
-            previous.content_hash, previous.file_sha256 = mapped.content_hash, source.sha256
-            previous.person_id, previous.resources = person_id, keys
-            previous.submissions += 1
-            previous.stored_at = moment
-        session.add(
-            OutboxEvent(
-                at=moment,
-                topic=topic,
-                key=f"{facility_code}|{mapped.ma_lk}"[:128],
-                payload={
+            held.replaced.append({"b_facility": facility_code, "b_ma_lk": mapped.ma_lk, **row})
+        now_stored = StoredEpisode(mapped.content_hash, keys, row["submissions"])
+        stored[ma_lk] = self._batch[(facility_code, ma_lk)] = now_stored
+        held.events.append(
+            {
+                "at": moment,
+                "topic": "episode.stored" if previous is None else "episode.replaced",
+                "key": f"{facility_code}|{mapped.ma_lk}"[:128],
+                "payload": {
                     "facility_code": facility_code,
                     "ma_lk": mapped.ma_lk,
                     "person_id": person_id,
                     "resources": keys,
                     "file_sha256": source.sha256,
                 },
-            )
+            }
         )
         self._audit(
             "ingest.episode",

@@ -126,7 +126,21 @@ def save_model(session: Session, model: MatchModel, actor: str | None) -> int:
 # --- matching -------------------------------------------------------------------------------
 
 
-def _candidate_sources(session: Session, record: SourceRecord) -> list[RegistrySource]:
+_SOURCES = RegistrySource.__table__
+_SOURCE_COLUMNS = (
+    _SOURCES.c.id,
+    _SOURCES.c.system,
+    _SOURCES.c.local_id,
+    _SOURCES.c.person_id,
+    _SOURCES.c.fields,
+)
+
+
+def _candidate_sources(session: Session, record: SourceRecord) -> Sequence[Any]:
+    """(id, system, local_id, person_id, fields) of the records sharing a blocking key.
+
+    Core rows through the connection: the ingest asks this for every patient, and ORM
+    objects (and the autoflush before each query) cost more than the scoring."""
     keys = blocking_keys(record)
     if not keys:
         return []
@@ -136,7 +150,9 @@ def _candidate_sources(session: Session, record: SourceRecord) -> list[RegistryS
         .distinct()
         .limit(MAX_CANDIDATES)
     )
-    return list(session.scalars(select(RegistrySource).where(RegistrySource.id.in_(ids))))
+    return (
+        session.connection().execute(select(*_SOURCE_COLUMNS).where(_SOURCES.c.id.in_(ids))).all()
+    )
 
 
 def match(
@@ -192,16 +208,20 @@ def register(
         raise not_identifying(record)
     model = model or active_model(session)
     moment = now()
-    existing = session.scalars(
-        select(RegistrySource).where(
-            RegistrySource.system == record.system, RegistrySource.local_id == record.local_id
+    connection = session.connection()
+    existing = connection.execute(
+        select(*_SOURCE_COLUMNS).where(
+            _SOURCES.c.system == record.system, _SOURCES.c.local_id == record.local_id
         )
     ).first()
     if existing is not None:
         if record_of(existing.fields) == record:
             return Decision("unchanged", existing.person_id, existing.id)
-        existing.fields = record.plain()
-        existing.updated_at = moment
+        connection.execute(
+            update(_SOURCES)
+            .where(_SOURCES.c.id == existing.id)
+            .values(fields=record.plain(), updated_at=moment)
+        )
         _rekey(session, existing.id, record)
         _refresh_golden(session, existing.person_id)
         return Decision("updated", existing.person_id, existing.id)
@@ -252,42 +272,50 @@ def register(
 
 def _new_person(session: Session, record: SourceRecord, moment: datetime) -> str:
     person_id = str(uuid.uuid4())
-    session.add(
-        RegistryPerson(
-            id=person_id,
-            created_at=moment,
-            updated_at=moment,
-            status="active",
-            golden=record.plain(),
-            commune_code=record.commune,
-            cccd=record.cccd,
-        )
+    session.connection().execute(
+        insert(RegistryPerson),
+        {
+            "id": person_id,
+            "created_at": moment,
+            "updated_at": moment,
+            "status": "active",
+            "golden": record.plain(),
+            "commune_code": record.commune,
+            "cccd": record.cccd,
+        },
     )
-    session.flush()
     return person_id
 
 
 def _add_source(session: Session, record: SourceRecord, person_id: str, moment: datetime) -> int:
-    source = RegistrySource(
-        system=record.system,
-        local_id=record.local_id,
-        person_id=person_id,
-        fields=record.plain(),
-        created_at=moment,
-        updated_at=moment,
+    source_id: int = (
+        session.connection()
+        .execute(
+            insert(RegistrySource).returning(RegistrySource.id),
+            {
+                "system": record.system,
+                "local_id": record.local_id,
+                "person_id": person_id,
+                "fields": record.plain(),
+                "created_at": moment,
+                "updated_at": moment,
+            },
+        )
+        .scalar_one()
     )
-    session.add(source)
-    session.flush()
-    _rekey(session, source.id, record)
-    return source.id
+    _rekey(session, source_id, record, fresh=True)
+    return source_id
 
 
-def _rekey(session: Session, source_id: int, record: SourceRecord) -> None:
-    session.execute(delete(RegistryKey).where(RegistryKey.source_id == source_id))
+def _rekey(session: Session, source_id: int, record: SourceRecord, fresh: bool = False) -> None:
+    connection = session.connection()
+    if not fresh:
+        connection.execute(delete(RegistryKey).where(RegistryKey.source_id == source_id))
     keys = blocking_keys(record)
     if keys:
-        session.execute(
-            insert(RegistryKey), [{"key": key[:160], "source_id": source_id} for key in keys]
+        connection.execute(
+            insert(RegistryKey),
+            [{"key": key[:160], "source_id": source_id} for key in dict.fromkeys(keys)],
         )
 
 
@@ -302,18 +330,19 @@ def _history(
     reason: str | None = None,
     from_person_id: str | None = None,
 ) -> None:
-    session.add(
-        RegistryLink(
-            at=now(),
-            action=action,
-            source_id=source_id,
-            person_id=person_id,
-            from_person_id=from_person_id,
-            probability=probability,
-            actor=actor,
-            reason=reason,
-            model_version=model.version if model else None,
-        )
+    session.connection().execute(
+        insert(RegistryLink),
+        {
+            "at": now(),
+            "action": action,
+            "source_id": source_id,
+            "person_id": person_id,
+            "from_person_id": from_person_id,
+            "probability": probability,
+            "actor": actor,
+            "reason": reason,
+            "model_version": model.version if model else None,
+        },
     )
 
 
