@@ -102,11 +102,20 @@ class SourceFile:
 
 @dataclass(frozen=True, slots=True)
 class MappedEpisode:
-    """The FHIR resources of one episode (each with an ``id``) and the hash of its rows."""
+    """The FHIR resources of one episode (each with an ``id``) and the hash of its rows.
+
+    ``patient`` is the one reference dict every resource shares: an episode is mapped with
+    the file, before the client registry has named the person, and pointed at them with
+    :meth:`for_patient`."""
 
     ma_lk: str
     resources: list[Resource]
     content_hash: str
+    patient: dict[str, str]
+
+    def for_patient(self, patient_id: str) -> MappedEpisode:
+        self.patient["reference"] = f"Patient/{patient_id}"
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +485,7 @@ class _Episode:
         "ma_lk",
         "make_id",
         "out",
-        "patient_id",
+        "patient_reference",
         "principal_ref",
         "tables",
         "x1",
@@ -489,7 +498,7 @@ class _Episode:
         self.ma_lk = ma_lk
         self.tables = tables
         self.x1 = tables["XML1"][0]
-        self.patient_id = patient_id
+        self.patient_reference = {"reference": f"Patient/{patient_id}"}
         self.make_id = _id_maker(facility, ma_lk)
         self.out: list[Resource] = []
         self.encounter_ref = ""
@@ -500,7 +509,7 @@ class _Episode:
     # -- references ---------------------------------------------------------------------------
 
     def patient(self) -> dict[str, str]:
-        return {"reference": f"Patient/{self.patient_id}"}
+        return self.patient_reference
 
     def encounter(self) -> dict[str, str]:
         return {"reference": self.encounter_ref}
@@ -1484,4 +1493,5 @@ def map_episode(
         ma_lk=ma_lk,
         resources=built.out,
         content_hash=content_hash(facility_code, episode),
+        patient=built.patient_reference,
     )

@@ -26,21 +26,23 @@ from sqlalchemy.orm import Session
 from ytehub.core import audit, deferred
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError, Text
-from ytehub.formats.qd4750 import read_envelope
-from ytehub.ingest.mapping import SourceFile, content_hash, map_episode
 from ytehub.ingest.models import IngestEpisode, IngestFile, OutboxEvent
-from ytehub.ingest.validation import validate_envelope
+from ytehub.ingest.prepare import (
+    MAX_FILE_BYTES,
+    TOO_LARGE,
+    PreparedEpisode,
+    PreparedFile,
+    prepare,
+)
 from ytehub.records.store import RecordStore
 from ytehub.registry import service as registry
 from ytehub.registry.fhir import patient_resource
 from ytehub.registry.model import MatchModel
-from ytehub.registry.normalize import SourceRecord, from_xml1
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_ZIP_MEMBER_BYTES = 200 * 1024 * 1024
 MAX_ZIP_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # a member expanding more than this is a bomb, not an export
-EPISODES_PER_COMMIT = 200
+EPISODES_PER_COMMIT = 500
 
 
 def now() -> datetime:
@@ -81,16 +83,6 @@ class FileOutcome:
             "reason": self.reason.in_language(lang) if self.reason else None,
             "report": self.report,
         }
-
-
-TOO_LARGE = Text(
-    f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
-    f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
-)
-ENVELOPE_ERRORS = Text(
-    "Tệp có lỗi ở phần bao (GIAMDINHHS): xem báo cáo; không lưu gì.",
-    "The envelope (GIAMDINHHS) has errors: see the report; nothing was stored.",
-)
 
 
 def rejected_file(name: str, data: bytes, reason: Text) -> FileOutcome:
@@ -233,14 +225,18 @@ class Ingest:
 
     def file(self, name: str, data: bytes) -> FileOutcome:
         """Take one file into the open batch (committed when the batch is full)."""
+        return self.take(prepare(name, data))
+
+    def take(self, file: PreparedFile) -> FileOutcome:
+        """Take one prepared file (see ``ytehub.ingest.prepare``) into the open batch."""
         try:
-            return self._file(name, data)
+            return self._take(file)
         except BaseException:
             self.rollback()
             raise
 
-    def _file(self, name: str, data: bytes) -> FileOutcome:
-        sha = hashlib.sha256(data).hexdigest()
+    def _take(self, file: PreparedFile) -> FileOutcome:
+        name, sha = file.name, file.sha256
         connection = self.session.connection()
         known = connection.execute(
             select(_FILES.c.status, _FILES.c.facility_code, _FILES.c.report).where(
@@ -253,29 +249,20 @@ class Ingest:
             return FileOutcome(
                 name, sha, "duplicate", known.facility_code, report=known.report or {}
             )
-        if len(data) > MAX_FILE_BYTES:
-            return self._reject(name, data, sha, TOO_LARGE, exists=known is not None)
-        try:
-            envelope = read_envelope(data, max_bytes=MAX_FILE_BYTES)
-        except DomainError as error:
-            return self._reject(
-                name, data, sha, error.message, {"code": error.code}, exists=known is not None
-            )
-        self._check_scope(envelope.facility_code)
-        report = validate_envelope(envelope)
-        if not report.file_ok:
-            return self._reject(
-                name, data, sha, ENVELOPE_ERRORS, report.as_dict(), exists=known is not None
-            )
+        if file.facility_code is not None:
+            self._check_scope(file.facility_code)
+        if file.rejection is not None or file.facility_code is None:
+            return self._reject(file, file.rejection or TOO_LARGE, exists=known is not None)
+        facility_code = file.facility_code
         outcome = FileOutcome(
             name,
             sha,
             "done",
-            envelope.facility_code,
-            episodes=len(envelope.episodes),
-            errors=report.errors,
-            warnings=report.warnings,
-            report=report.as_dict(),
+            facility_code,
+            episodes=len(file.episodes),
+            errors=file.errors,
+            warnings=file.warnings,
+            report=file.report,
         )
         if known is None:  # a re-run finds it "processing" and finishes it
             connection.execute(
@@ -283,22 +270,21 @@ class Ingest:
                 {
                     "sha256": sha,
                     "name": name[:512],
-                    "facility_code": envelope.facility_code[:16] or None,
+                    "facility_code": facility_code[:16] or None,
                     "channel": self.channel,
                     "received_at": now(),
-                    "size": len(data),
+                    "size": file.size,
                     "status": "processing",
                 },
             )
-        source = SourceFile(name=name, sha256=sha, received=now())
-        stored = self._stored_episodes(envelope.facility_code, envelope.episodes)
-        for done, (episode, episode_report) in enumerate(
-            zip(envelope.episodes, report.episodes, strict=True), start=1
-        ):
-            if episode_report.ok:
-                self._episode(envelope.facility_code, episode, source, outcome, stored)
-            else:
+        stored = self._stored_episodes(facility_code, [e.ma_lk for e in file.episodes])
+        for done, episode in enumerate(file.episodes, start=1):
+            if episode.mapped is None:
                 outcome.refused += 1
+            else:
+                result = self._store_episode(facility_code, episode, sha, stored)
+                self._held += 1
+                setattr(outcome, result, getattr(outcome, result) + 1)
             if self._held >= EPISODES_PER_COMMIT:
                 self.commit()
             if self.on_episodes is not None:
@@ -331,14 +317,10 @@ class Ingest:
         )
         return outcome
 
-    def _stored_episodes(
-        self, facility_code: str, episodes: list[dict[str, list[dict[str, str]]]]
-    ) -> dict[str, StoredEpisode]:
+    def _stored_episodes(self, facility_code: str, ma_lks: list[str]) -> dict[str, StoredEpisode]:
         """The file's episodes already stored, by MA_LK: one query per few hundred, then what
         the open batch wrote on top (the database cannot see it yet)."""
-        keys = list(
-            dict.fromkeys(e["XML1"][0].get("MA_LK", "").strip() for e in episodes if e.get("XML1"))
-        )
+        keys = list(dict.fromkeys(ma_lks))
         stored: dict[str, StoredEpisode] = {}
         connection = self.session.connection()
         for start in range(0, len(keys), 500):
@@ -373,24 +355,18 @@ class Ingest:
                 value=facility_code,
             )
 
-    def _reject(
-        self,
-        name: str,
-        data: bytes,
-        sha: str,
-        reason: Text,
-        report: dict[str, Any] | None = None,
-        exists: bool = False,
-    ) -> FileOutcome:
+    def _reject(self, file: PreparedFile, reason: Text, exists: bool) -> FileOutcome:
+        name, sha = file.name, file.sha256
+        report = file.report
         row = {
             "name": name[:512],
             "facility_code": None,
             "channel": self.channel,
             "received_at": now(),
             "finished_at": now(),
-            "size": len(data),
+            "size": file.size,
             "status": "rejected",
-            "report": {"reason": {"vi": reason.vi, "en": reason.en}, **(report or {})},
+            "report": {"reason": {"vi": reason.vi, "en": reason.en}, **report},
         }
         connection = self.session.connection()
         if exists:
@@ -403,53 +379,32 @@ class Ingest:
             resource_id=sha,
             detail={"name": name[:200], "reason": reason.en},
         )
-        return FileOutcome(name, sha, "rejected", reason=reason, report=report or {})
+        return FileOutcome(name, sha, "rejected", reason=reason, report=report)
 
     # --- one episode ----------------------------------------------------------------------
-
-    def _episode(
-        self,
-        facility_code: str,
-        episode: dict[str, list[dict[str, str]]],
-        source: SourceFile,
-        outcome: FileOutcome,
-        stored: dict[str, StoredEpisode],
-    ) -> None:
-        """Store one validated episode whole. Everything that can refuse it (a patient with
-        nothing identifying) is checked before the first write; anything else that fails
-        rolls the whole batch back, so no episode is ever half-written."""
-        patient = from_xml1(facility_code, episode["XML1"][0])
-        if patient.identifying_gap() is not None:
-            outcome.refused += 1
-            return
-        result = self._store_episode(facility_code, episode, patient, source, stored)
-        self._held += 1
-        if result == "stored":
-            outcome.stored += 1
-        elif result == "replaced":
-            outcome.replaced += 1
-        else:
-            outcome.unchanged += 1
 
     def _store_episode(
         self,
         facility_code: str,
-        episode: dict[str, list[dict[str, str]]],
-        patient: SourceRecord,
-        source: SourceFile,
+        episode: PreparedEpisode,
+        file_sha256: str,
         stored: dict[str, StoredEpisode],
     ) -> str:
+        """Store one validated episode whole: "stored", "replaced" or "unchanged". Anything
+        that fails rolls the whole batch back, so no episode is ever half-written."""
+        assert episode.patient is not None and episode.mapped is not None
         session = self.session
-        decision = registry.register(session, patient, self.actor, self.model)
+        decision = registry.register(session, episode.patient, self.actor, self.model)
         person_id = decision.person_id
         if decision.action != "unchanged":
             new = decision.action in ("new", "review")
             self._patients[person_id] = self._patients.get(person_id, False) or new
-        ma_lk = episode["XML1"][0].get("MA_LK", "").strip()  # as map_episode keeps it
+        ma_lk = episode.ma_lk
         previous = stored.get(ma_lk)
-        if previous is not None and previous.content_hash == content_hash(facility_code, episode):
+        mapped = episode.mapped
+        if previous is not None and previous.content_hash == mapped.content_hash:
             return "unchanged"
-        mapped = map_episode(facility_code, episode, person_id, source, now())
+        mapped.for_patient(person_id)
         keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
         store = RecordStore(session)
         if previous is None:
@@ -476,7 +431,7 @@ class Ingest:
         moment = now()
         row = {
             "content_hash": mapped.content_hash,
-            "file_sha256": source.sha256,
+            "file_sha256": file_sha256,
             "person_id": person_id,
             "resources": keys,
             "submissions": previous.submissions + 1 if previous is not None else 1,
@@ -499,7 +454,7 @@ class Ingest:
                     "ma_lk": mapped.ma_lk,
                     "person_id": person_id,
                     "resources": keys,
-                    "file_sha256": source.sha256,
+                    "file_sha256": file_sha256,
                 },
             }
         )
@@ -560,13 +515,7 @@ def inputs(paths: Iterable[Path]) -> Iterator[tuple[str, bytes | Text]]:
         elif path.is_file():
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
-                yield (
-                    str(path),
-                    Text(
-                        f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
-                        f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
-                    ),
-                )
+                yield str(path), TOO_LARGE
                 continue
             yield str(path), path.read_bytes()
         else:

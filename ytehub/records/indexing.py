@@ -515,10 +515,22 @@ def extract(resource: dict[str, Any]) -> IndexRows:
 
     Never raises on odd content: what cannot be read gives no row. Rows are unique.
     """
-    if not isinstance(resource, dict):
-        return IndexRows()
-    resource_type = resource.get("resourceType")
+    out = extract_tuples(resource)
+    return IndexRows(
+        tokens=[TokenRow(*row) for row in out.tokens],
+        strings=[StringRow(*row) for row in out.strings],
+        dates=[DateRow(*row) for row in out.dates],
+        references=[ReferenceRow(*row) for row in out.references],
+        quantities=[QuantityRow(*row) for row in out.quantities],
+    )
+
+
+def extract_tuples(resource: dict[str, Any]) -> _Out:
+    """:func:`extract` as plain tuples in the rows' field order, for the store's bulk writes."""
     out = _Out()
+    if not isinstance(resource, dict):
+        return out
+    resource_type = resource.get("resourceType")
     for first, branches in _plan(resource_type if isinstance(resource_type, str) else ""):
         top = resource.get(first)
         if top is None:
@@ -537,17 +549,15 @@ def extract(resource: dict[str, Any]) -> IndexRows:
                     handler = _HANDLERS[use.type]
                     for value in values:
                         handler(use.param, value, out)
-    strings: dict[tuple[str, str], StringRow] = {}
-    for param, value, exact in out.strings:
-        if (param, value) not in strings:
-            strings[param, value] = StringRow(param, value, exact)
-    return IndexRows(
-        tokens=[TokenRow(*row) for row in dict.fromkeys(out.tokens)],
-        strings=list(strings.values()),
-        dates=[DateRow(*row) for row in dict.fromkeys(out.dates)],
-        references=[ReferenceRow(*row) for row in dict.fromkeys(out.references)],
-        quantities=[QuantityRow(*row) for row in dict.fromkeys(out.quantities)],
-    )
+    strings: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for row in out.strings:
+        strings.setdefault(row[:2], row)
+    out.strings = list(strings.values())
+    out.tokens = list(dict.fromkeys(out.tokens))
+    out.dates = list(dict.fromkeys(out.dates))
+    out.references = list(dict.fromkeys(out.references))
+    out.quantities = list(dict.fromkeys(out.quantities))
+    return out
 
 
 def patient_refs(resource: dict[str, Any]) -> set[str]:

@@ -147,3 +147,5 @@ Index(
 Index("ix_fhir_idx_quantity_owner", quantity_index.c.resource_type, quantity_index.c.resource_id)
 
 INDEX_TABLES = (token_index, string_index, date_index, reference_index, quantity_index)
+# The column order of each index table, which the store's held row tuples follow.
+INDEX_COLUMNS = {table: tuple(column.name for column in table.columns) for table in INDEX_TABLES}

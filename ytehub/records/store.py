@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from ytehub.core import deferred
 from ytehub.records.errors import FhirError
-from ytehub.records.indexing import extract, patient_refs
+from ytehub.records.indexing import extract_tuples, patient_refs
 from ytehub.records.models import (
+    INDEX_COLUMNS,
     INDEX_TABLES,
     FhirResource,
     FhirVersion,
@@ -141,7 +142,7 @@ class _PendingRows:
         self.inserted: list[dict[str, Any]] = []
         self.replaced: list[dict[str, Any]] = []
         self.versions: list[dict[str, Any]] = []
-        self.index: dict[Table, list[dict[str, Any]]] = {table: [] for table in INDEX_TABLES}
+        self.index: dict[Table, list[tuple[Any, ...]]] = {table: [] for table in INDEX_TABLES}
 
     def replace(self, resource_type: str, resource_id: str, row: dict[str, Any]) -> None:
         """A stored resource's new current row: its old index rows go first."""
@@ -193,33 +194,32 @@ class _PendingRows:
             _insert_plain(connection, _VERSIONS, versions)
         for table, rows in index.items():
             if rows:
-                _insert_plain(connection, table, rows)
+                _insert_tuples(connection, table, INDEX_COLUMNS[table], rows)
 
 
 def _insert_plain(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (dicts with the same keys) through :func:`_insert_tuples`."""
+    names = tuple(rows[0])
+    _insert_tuples(connection, table, names, [tuple(row.values()) for row in rows])
+
+
+def _insert_tuples(
+    connection: Connection, table: Table, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
     """Insert many rows through the driver's executemany with the columns' own conversions.
 
     A resource takes a dozen index rows besides its own and its version's; SQLAlchemy's
-    per-row parameter handling cost more than the database's insert itself."""
+    per-row parameter handling cost more than the database's insert itself. Only the columns
+    whose type converts (dates on SQLite, JSON) are touched row by row."""
     dialect = connection.dialect
-    columns = [c for c in table.columns if c.name in rows[0]]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)})"
-        f" VALUES ({', '.join(mark for _ in columns)})"
-    )
-    converters = [(c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
-    if all(convert is None for _name, convert in converters):
-        values = [tuple(row[name] for name, _ in converters) for row in rows]
-    else:
-        values = [
-            tuple(
-                convert(row[name]) if convert is not None else row[name]
-                for name, convert in converters
-            )
-            for row in rows
-        ]
-    connection.exec_driver_sql(sql, values)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
+    for position, name in enumerate(names):
+        column = table.c[name]
+        convert = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            rows = [(*row[:position], convert(row[position]), *row[position + 1 :]) for row in rows]
+    connection.exec_driver_sql(sql, rows)
 
 
 class RecordStore:
@@ -371,42 +371,27 @@ class RecordStore:
         return Stored(body, version, moment, created=created, person_id=person_id)
 
     def _index(self, resource_type: str, resource_id: str, body: dict[str, Any]) -> None:
-        """Hold the index rows, cut to the columns' sizes so both databases accept them."""
-        rows = extract(body)
-        owner = {"resource_type": resource_type, "resource_id": resource_id}
+        """Hold the index rows as tuples in ``INDEX_COLUMNS`` order, cut to the columns' sizes
+        so both databases accept them."""
+        rows = extract_tuples(body)
+        rt, rid = resource_type, resource_id
         index = self.pending.index
         index[token_index].extend(
-            {**owner, "param": r.param, "system": _cut(r.system, 256), "code": _cut(r.code, 256)}
-            for r in rows.tokens
+            (rt, rid, param, system and system[:256], code and code[:256])
+            for param, system, code, _text in rows.tokens
         )
         index[string_index].extend(
-            {**owner, "param": r.param, "value": r.value[:512], "exact": r.exact[:512]}
-            for r in rows.strings
+            (rt, rid, param, value[:512], exact[:512]) for param, value, exact in rows.strings
         )
-        index[date_index].extend(
-            {**owner, "param": r.param, "low": r.low, "high": r.high} for r in rows.dates
-        )
+        index[date_index].extend((rt, rid, param, low, high) for param, low, high in rows.dates)
         index[reference_index].extend(
-            {
-                **owner,
-                "param": r.param,
-                "target_type": r.target_type,
-                "target_id": _cut(r.target_id, 64),
-                "url": r.url[:512],
-            }
-            for r in rows.references
+            (rt, rid, param, kind, ident and ident[:64], url[:512])
+            for param, kind, ident, url in rows.references
         )
         index[quantity_index].extend(
-            {
-                **owner,
-                "param": r.param,
-                "value": r.value,
-                "system": _cut(r.system, 256),
-                "code": _cut(r.code, 64),
-                "unit": _cut(r.unit, 64),
-            }
-            for r in rows.quantities
-            if abs(r.value) < QUANTITY_LIMIT
+            (rt, rid, param, value, system and system[:256], code and code[:64], unit and unit[:64])
+            for param, value, system, code, unit in rows.quantities
+            if abs(value) < QUANTITY_LIMIT
         )
 
     # --- reads ----------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""The half of an ingest that needs no database: read a file safely, validate it, find each
+episode's patient, hash and map its rows (pointed at the person once the registry answers).
+
+Preparing files ahead in a worker process was measured and dropped: unpickling a prepared
+file in the main process cost about as much as preparing it there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ytehub.core.errors import DomainError, Text
+from ytehub.formats.qd4750 import read_envelope
+from ytehub.ingest.mapping import MappedEpisode, SourceFile, map_episode
+from ytehub.ingest.validation import validate_envelope
+from ytehub.registry.normalize import SourceRecord, from_xml1
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+UNRESOLVED = "unresolved"  # the patient id an episode is mapped with before the registry
+
+TOO_LARGE = Text(
+    f"Tệp lớn hơn giới hạn {MAX_FILE_BYTES} byte.",
+    f"The file exceeds the limit of {MAX_FILE_BYTES} bytes.",
+)
+ENVELOPE_ERRORS = Text(
+    "Tệp có lỗi ở phần bao (GIAMDINHHS): xem báo cáo; không lưu gì.",
+    "The envelope (GIAMDINHHS) has errors: see the report; nothing was stored.",
+)
+
+
+@dataclass(slots=True)
+class PreparedEpisode:
+    """One episode ready to store; ``mapped`` is None when it must be refused (validation
+    errors, or a patient with nothing identifying)."""
+
+    ma_lk: str
+    patient: SourceRecord | None = None
+    mapped: MappedEpisode | None = None
+
+
+@dataclass(slots=True)
+class PreparedFile:
+    name: str
+    sha256: str
+    size: int
+    facility_code: str | None = None
+    rejection: Text | None = None  # the whole file is refused, with this reason
+    report: dict[str, Any] = field(default_factory=dict)
+    errors: int = 0
+    warnings: int = 0
+    episodes: list[PreparedEpisode] = field(default_factory=list)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def prepare(name: str, data: bytes) -> PreparedFile:
+    sha = hashlib.sha256(data).hexdigest()
+    prepared = PreparedFile(name, sha, len(data))
+    if len(data) > MAX_FILE_BYTES:
+        prepared.rejection = TOO_LARGE
+        return prepared
+    try:
+        envelope = read_envelope(data, max_bytes=MAX_FILE_BYTES)
+    except DomainError as error:
+        prepared.rejection, prepared.report = error.message, {"code": error.code}
+        return prepared
+    report = validate_envelope(envelope)
+    prepared.facility_code = envelope.facility_code
+    prepared.report = report.as_dict()
+    prepared.errors, prepared.warnings = report.errors, report.warnings
+    if not report.file_ok:
+        prepared.rejection = ENVELOPE_ERRORS
+        return prepared
+    source = SourceFile(name=name, sha256=sha, received=now())
+    recorded = now()
+    for episode, episode_report in zip(envelope.episodes, report.episodes, strict=True):
+        first = (episode.get("XML1") or [{}])[0]
+        item = PreparedEpisode(first.get("MA_LK", "").strip())
+        prepared.episodes.append(item)
+        if not episode_report.ok:
+            continue
+        patient = from_xml1(envelope.facility_code, first)
+        if patient.identifying_gap() is not None:
+            continue
+        item.patient = patient
+        item.mapped = map_episode(envelope.facility_code, episode, UNRESOLVED, source, recorded)
+    return prepared
