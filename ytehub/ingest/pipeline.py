@@ -108,6 +108,19 @@ _REPLACE_EPISODE = (
 )
 
 
+_FILE_STATUS = select(_FILES.c.status, _FILES.c.facility_code, _FILES.c.report).where(
+    _FILES.c.sha256 == bindparam("sha")
+)
+_INSERT_FILE = insert(_FILES)
+_UPDATE_FILE = update(_FILES).where(_FILES.c.sha256 == bindparam("b_sha"))  # SET: the params
+_STORED = select(
+    _EPISODES.c.ma_lk, _EPISODES.c.content_hash, _EPISODES.c.resources, _EPISODES.c.submissions
+).where(
+    _EPISODES.c.facility_code == bindparam("facility"),
+    _EPISODES.c.ma_lk.in_(bindparam("keys", expanding=True)),
+)
+
+
 @dataclass(slots=True)
 class StoredEpisode:
     """What is known of an episode already stored: enough to tell a resubmission."""
@@ -173,6 +186,9 @@ class Ingest:
         self._patients: dict[str, bool] = {}
         # Episodes written in the open batch, which a query of the database cannot see yet.
         self._batch: dict[tuple[str, str], StoredEpisode] = {}
+        # The row of the file being taken, until it is written: at its end, or as "processing"
+        # when a batch commits before its end.
+        self._open_file: dict[str, Any] | None = None
         with db.session() as session:
             self.model: MatchModel = registry.active_model(session)
 
@@ -195,6 +211,9 @@ class Ingest:
         if self._session is not None:
             try:
                 self._write_patients(self._session)
+                if self._open_file is not None:  # a re-run finds it "processing", finishes it
+                    self._session.connection().execute(_INSERT_FILE, self._open_file)
+                    self._open_file = None
                 self._session.commit()
             finally:
                 self._session.close()
@@ -211,6 +230,7 @@ class Ingest:
         self._held = 0
         self._patients.clear()
         self._batch.clear()
+        self._open_file = None
 
     def _audit(self, action: str, **fields: Any) -> None:
         audit.defer(self.session, audit.AuditEntry(action=action, actor=self.actor, **fields))
@@ -238,11 +258,7 @@ class Ingest:
     def _take(self, file: PreparedFile) -> FileOutcome:
         name, sha = file.name, file.sha256
         connection = self.session.connection()
-        known = connection.execute(
-            select(_FILES.c.status, _FILES.c.facility_code, _FILES.c.report).where(
-                _FILES.c.sha256 == sha
-            )
-        ).first()
+        known = connection.execute(_FILE_STATUS, {"sha": sha}).first()
         if known is not None and known.status in ("done", "rejected"):
             if known.facility_code:
                 self._check_scope(known.facility_code)
@@ -264,19 +280,16 @@ class Ingest:
             warnings=file.warnings,
             report=file.report,
         )
-        if known is None:  # a re-run finds it "processing" and finishes it
-            connection.execute(
-                insert(_FILES),
-                {
-                    "sha256": sha,
-                    "name": name[:512],
-                    "facility_code": facility_code[:16] or None,
-                    "channel": self.channel,
-                    "received_at": now(),
-                    "size": file.size,
-                    "status": "processing",
-                },
-            )
+        if known is None:
+            self._open_file = {
+                "sha256": sha,
+                "name": name[:512],
+                "facility_code": facility_code[:16] or None,
+                "channel": self.channel,
+                "received_at": now(),
+                "size": file.size,
+                "status": "processing",
+            }
         stored = self._stored_episodes(facility_code, [e.ma_lk for e in file.episodes])
         for done, episode in enumerate(file.episodes, start=1):
             if episode.mapped is None:
@@ -289,19 +302,20 @@ class Ingest:
                 self.commit()
             if self.on_episodes is not None:
                 self.on_episodes(done)
-        self.session.connection().execute(
-            update(_FILES)
-            .where(_FILES.c.sha256 == sha)
-            .values(
-                status="done",
-                finished_at=now(),
-                episodes=outcome.episodes,
-                stored=outcome.stored + outcome.replaced,
-                unchanged=outcome.unchanged,
-                refused=outcome.refused,
-                report=outcome.report,
-            )
-        )
+        finished = {
+            "status": "done",
+            "finished_at": now(),
+            "episodes": outcome.episodes,
+            "stored": outcome.stored + outcome.replaced,
+            "unchanged": outcome.unchanged,
+            "refused": outcome.refused,
+            "report": outcome.report,
+        }
+        if self._open_file is not None:
+            self.session.connection().execute(_INSERT_FILE, {**self._open_file, **finished})
+            self._open_file = None
+        else:
+            self.session.connection().execute(_UPDATE_FILE, {"b_sha": sha, **finished})
         self._audit(
             "ingest.file",
             resource_type="IngestFile",
@@ -324,17 +338,8 @@ class Ingest:
         stored: dict[str, StoredEpisode] = {}
         connection = self.session.connection()
         for start in range(0, len(keys), 500):
-            for row in connection.execute(
-                select(
-                    _EPISODES.c.ma_lk,
-                    _EPISODES.c.content_hash,
-                    _EPISODES.c.resources,
-                    _EPISODES.c.submissions,
-                ).where(
-                    _EPISODES.c.facility_code == facility_code,
-                    _EPISODES.c.ma_lk.in_(keys[start : start + 500]),
-                )
-            ):
+            chunk = {"facility": facility_code, "keys": keys[start : start + 500]}
+            for row in connection.execute(_STORED, chunk):
                 stored[row.ma_lk] = StoredEpisode(row.content_hash, row.resources, row.submissions)
         for key in keys:
             held = self._batch.get((facility_code, key))
@@ -370,9 +375,9 @@ class Ingest:
         }
         connection = self.session.connection()
         if exists:
-            connection.execute(update(_FILES).where(_FILES.c.sha256 == sha).values(**row))
+            connection.execute(_UPDATE_FILE, {"b_sha": sha, **row})
         else:
-            connection.execute(insert(_FILES), {"sha256": sha, **row})
+            connection.execute(_INSERT_FILE, {"sha256": sha, **row})
         self._audit(
             "ingest.reject",
             resource_type="IngestFile",

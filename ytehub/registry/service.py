@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ytehub.core import audit
 from ytehub.core.errors import DomainError, Text
@@ -136,6 +137,45 @@ _SOURCE_COLUMNS = (
 )
 
 
+# Built once: the ingest runs these for every patient, and building a statement cost more than
+# running it.
+_EXISTING = select(*_SOURCE_COLUMNS).where(
+    _SOURCES.c.system == bindparam("system"), _SOURCES.c.local_id == bindparam("local_id")
+)
+_CANDIDATES = select(*_SOURCE_COLUMNS).where(
+    _SOURCES.c.id.in_(
+        select(RegistryKey.source_id)
+        .where(RegistryKey.key.in_(bindparam("keys", expanding=True)))
+        .distinct()
+        .limit(MAX_CANDIDATES)
+    )
+)
+_UPDATE_FIELDS = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("b_id"))
+    .values(fields=bindparam("fields"), updated_at=bindparam("updated_at"))
+)
+_INSERT_PERSON = insert(RegistryPerson.__table__)
+_INSERT_SOURCE = insert(_SOURCES).returning(_SOURCES.c.id)
+_INSERT_KEY = insert(RegistryKey.__table__)
+_DELETE_KEYS = delete(RegistryKey.__table__).where(
+    RegistryKey.__table__.c.source_id == bindparam("source_id")
+)
+_INSERT_LINK = insert(RegistryLink.__table__)
+_PERSONS = RegistryPerson.__table__
+_SOURCE_FIELDS_OF = select(_SOURCES.c.fields).where(_SOURCES.c.person_id == bindparam("person"))
+_SET_GOLDEN = (
+    update(_PERSONS)
+    .where(_PERSONS.c.id == bindparam("b_id"))
+    .values(
+        golden=bindparam("golden"),
+        commune_code=bindparam("commune_code"),
+        cccd=bindparam("cccd"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
 def _candidate_sources(session: Session, record: SourceRecord) -> Sequence[Any]:
     """(id, system, local_id, person_id, fields) of the records sharing a blocking key.
 
@@ -144,15 +184,7 @@ def _candidate_sources(session: Session, record: SourceRecord) -> Sequence[Any]:
     keys = blocking_keys(record)
     if not keys:
         return []
-    ids = (
-        select(RegistryKey.source_id)
-        .where(RegistryKey.key.in_(keys))
-        .distinct()
-        .limit(MAX_CANDIDATES)
-    )
-    return (
-        session.connection().execute(select(*_SOURCE_COLUMNS).where(_SOURCES.c.id.in_(ids))).all()
-    )
+    return session.connection().execute(_CANDIDATES, {"keys": keys}).all()
 
 
 def match(
@@ -210,17 +242,13 @@ def register(
     moment = now()
     connection = session.connection()
     existing = connection.execute(
-        select(*_SOURCE_COLUMNS).where(
-            _SOURCES.c.system == record.system, _SOURCES.c.local_id == record.local_id
-        )
+        _EXISTING, {"system": record.system, "local_id": record.local_id}
     ).first()
     if existing is not None:
         if record_of(existing.fields) == record:
             return Decision("unchanged", existing.person_id, existing.id)
         connection.execute(
-            update(_SOURCES)
-            .where(_SOURCES.c.id == existing.id)
-            .values(fields=record.plain(), updated_at=moment)
+            _UPDATE_FIELDS, {"b_id": existing.id, "fields": record.plain(), "updated_at": moment}
         )
         _rekey(session, existing.id, record)
         _refresh_golden(session, existing.person_id)
@@ -273,7 +301,7 @@ def register(
 def _new_person(session: Session, record: SourceRecord, moment: datetime) -> str:
     person_id = str(uuid.uuid4())
     session.connection().execute(
-        insert(RegistryPerson),
+        _INSERT_PERSON,
         {
             "id": person_id,
             "created_at": moment,
@@ -291,7 +319,7 @@ def _add_source(session: Session, record: SourceRecord, person_id: str, moment: 
     source_id: int = (
         session.connection()
         .execute(
-            insert(RegistrySource).returning(RegistrySource.id),
+            _INSERT_SOURCE,
             {
                 "system": record.system,
                 "local_id": record.local_id,
@@ -310,11 +338,11 @@ def _add_source(session: Session, record: SourceRecord, person_id: str, moment: 
 def _rekey(session: Session, source_id: int, record: SourceRecord, fresh: bool = False) -> None:
     connection = session.connection()
     if not fresh:
-        connection.execute(delete(RegistryKey).where(RegistryKey.source_id == source_id))
+        connection.execute(_DELETE_KEYS, {"source_id": source_id})
     keys = blocking_keys(record)
     if keys:
         connection.execute(
-            insert(RegistryKey),
+            _INSERT_KEY,
             [{"key": key[:160], "source_id": source_id} for key in dict.fromkeys(keys)],
         )
 
@@ -331,7 +359,7 @@ def _history(
     from_person_id: str | None = None,
 ) -> None:
     session.connection().execute(
-        insert(RegistryLink),
+        _INSERT_LINK,
         {
             "at": now(),
             "action": action,
@@ -422,23 +450,25 @@ def golden_record(records: Sequence[SourceRecord]) -> dict[str, Any]:
 
 
 def _refresh_golden(session: Session, person_id: str) -> None:
+    connection = session.connection()
     records = [
-        record_of(f)
-        for f in session.scalars(
-            select(RegistrySource.fields).where(RegistrySource.person_id == person_id)
-        )
+        record_of(fields)
+        for fields in connection.execute(_SOURCE_FIELDS_OF, {"person": person_id}).scalars()
     ]
     golden = golden_record(records)
-    session.execute(
-        update(RegistryPerson)
-        .where(RegistryPerson.id == person_id)
-        .values(
-            golden=golden,
-            commune_code=golden.get("commune"),
-            cccd=golden.get("cccd"),
-            updated_at=now(),
-        )
+    connection.execute(
+        _SET_GOLDEN,
+        {
+            "b_id": person_id,
+            "golden": golden,
+            "commune_code": golden.get("commune"),
+            "cccd": golden.get("cccd"),
+            "updated_at": now(),
+        },
     )
+    held = session.identity_map.get(identity_key(RegistryPerson, person_id))
+    if held is not None:  # written around the ORM: the copy this session holds is stale
+        session.expire(held)
 
 
 # --- decisions: review, merge, unmerge ------------------------------------------------------
