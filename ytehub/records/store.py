@@ -212,14 +212,34 @@ def _insert_tuples(
     per-row parameter handling cost more than the database's insert itself. Only the columns
     whose type converts (dates on SQLite, JSON) are touched row by row."""
     dialect = connection.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
     for position, name in enumerate(names):
         column = table.c[name]
         convert = column.type.dialect_impl(dialect).bind_processor(dialect)
         if convert is not None:
             rows = [(*row[:position], convert(row[position]), *row[position + 1 :]) for row in rows]
+    if dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+        _copy(connection, table, names, rows)
+        return
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
     connection.exec_driver_sql(sql, rows)
+
+
+# From this many rows PostgreSQL takes them by COPY: its bulk path parses and indexes rows at
+# several times the rate of INSERTs, even pipelined; below it, starting a COPY costs more.
+COPY_FROM_ROWS = 64
+
+
+def _copy(
+    connection: Connection, table: Table, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """COPY ``rows`` in, on the session's own connection and transaction (psycopg)."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 class RecordStore:
