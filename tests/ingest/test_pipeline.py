@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -111,8 +111,14 @@ def test_a_corrected_episode_replaces_its_resources(db: Database, province: Path
 
     def drop_a_result(episode: dict) -> None:  # type: ignore[type-arg]
         episode["XML4"] = episode["XML4"][:-1]
-        episode["XML1"][0]["CHAN_DOAN_RV"] = "Chẩn đoán đã sửa"
+        first = episode["XML1"][0]
+        first["CHAN_DOAN_RV"] = "Chẩn đoán đã sửa"
+        # The admission time, which leads the ids, corrected too: the ids must not move.
+        admitted = datetime.strptime(first["NGAY_VAO"], "%Y%m%d%H%M") - timedelta(hours=1)
+        first["NGAY_VAO"] = admitted.strftime("%Y%m%d%H%M")
+        starts.append(admitted.strftime("%Y-%m-%dT%H:%M:00+07:00"))
 
+    starts: list[str] = []
     corrected = _rewrite(path, drop_a_result)
     outcome = run.file_now("corrected.xml", corrected)
     assert outcome.replaced >= 1 and outcome.stored == 0
@@ -125,8 +131,10 @@ def test_a_corrected_episode_replaces_its_resources(db: Database, province: Path
             resource_type, _, resource_id = key.partition("/")
             assert session.get(FhirResource, (resource_type, resource_id)).deleted  # type: ignore[union-attr]
         encounter = next(k for k in after.resources if k.startswith("Encounter/"))
+        assert encounter in old_keys and set(after.resources) <= set(old_keys)
         row = session.get(FhirResource, tuple(encounter.split("/")))
         assert row is not None and row.version_id == 2
+        assert row.content["period"]["start"] == starts[0]  # type: ignore[index]
     assert _count(db, OutboxEvent, OutboxEvent.topic == "episode.replaced") >= 1
 
 

@@ -1,10 +1,11 @@
 """One QĐ 4750 episode (the tables of one HOSO) as FHIR R4 resources: pure, no database.
 
-The registry has already resolved the person, so nothing here creates a Patient: every resource
-points at ``Patient/{patient_id}``. Ids are uuid5 values over (facility, MA_LK, table, row key,
-kind), so a corrected resubmission of an episode rewrites the same resources (new versions) and
-a repeated file maps to identical output. ``content_hash`` lets the pipeline skip an identical
-resubmission without writing anything.
+Nothing here creates a Patient: every resource points at ``Patient/{patient_id}`` through one
+shared reference, set once the registry has resolved the person. Ids are UUIDv7-shaped: the
+admission time first, then a hash of (facility, MA_LK, table, row key, kind), so a corrected
+resubmission of an episode rewrites the same resources (new versions) and a repeated file maps
+to identical output. ``content_hash`` lets the pipeline skip an identical resubmission without
+writing anything.
 
 Speed matters (the ingest target is 1,000 episodes/s end to end on one core, storage
 included): plain dicts, no models, the common id prefix hashed once per episode, a cache for
@@ -443,21 +444,46 @@ def content_hash(facility_code: str, episode: dict[str, list[Row]]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def resource_id(facility_code: str, ma_lk: str, table: str, key: str, kind: str) -> str:
-    """The id of one resource: ``uuid5(NAMESPACE, facility␟MA_LK␟table␟key␟kind)``."""
-    return str(uuid.uuid5(NAMESPACE, _SEP.join((facility_code, ma_lk, table, key, kind))))
+def resource_id(
+    facility_code: str, ma_lk: str, table: str, key: str, kind: str, prefix: str
+) -> str:
+    """The id of one resource: a UUIDv7 whose 48 time bits are ``prefix`` (see
+    :func:`id_prefix`) and whose other bits come from SHA-1 over (NAMESPACE,
+    facility␟MA_LK␟table␟key␟kind), as uuid5 takes them."""
+    return _id_maker(facility_code, ma_lk, prefix)(table, key, kind)
 
 
-def _id_maker(facility_code: str, ma_lk: str) -> Callable[[str, str, str], str]:
-    """resource_id with the common prefix hashed once per episode (same values, faster)."""
+def id_prefix(facility_code: str, ma_lk: str, x1: Row) -> str:
+    """The 12 hex digits that lead an episode's ids: the admission time (``NGAY_VAO``, UTC
+    milliseconds), as UUIDv7 leads with time. A day's episodes then land side by side in
+    the indexes instead of at random places: SQLite took a fifth less CPU per episode.
+    Without a readable admission time, a hash of the episode's key."""
+    admitted = _fhir_time(x1.get("NGAY_VAO", ""))
+    if admitted is not None and len(admitted) > 10:
+        millis = int(datetime.fromisoformat(admitted).timestamp() * 1000)
+        if 0 <= millis < 1 << 48:
+            return f"{millis:012x}"
+    digest = hashlib.sha1(NAMESPACE.bytes)
+    digest.update(f"{facility_code}{_SEP}{ma_lk}".encode())
+    return digest.hexdigest()[:12]
+
+
+def prefix_of(resource_id: str) -> str:
+    """The :func:`id_prefix` an id was made with."""
+    return resource_id[:8] + resource_id[9:13]
+
+
+def _id_maker(facility_code: str, ma_lk: str, prefix: str) -> Callable[[str, str, str], str]:
+    """resource_id with the common part hashed once per episode (same values, faster)."""
     base = hashlib.sha1(NAMESPACE.bytes)
     base.update(f"{facility_code}{_SEP}{ma_lk}{_SEP}".encode())
+    lead = f"{prefix[:8]}-{prefix[8:12]}-7"
 
     def make(table: str, key: str, kind: str) -> str:
         digest = base.copy()
         digest.update(f"{table}{_SEP}{key}{_SEP}{kind}".encode())
-        h = digest.hexdigest()  # version 5 in the 13th digit, RFC 4122 variant in the 17th
-        return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+        h = digest.hexdigest()  # version 7 in the 13th digit, RFC 4122 variant in the 17th
+        return f"{lead}{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
     return make
 
@@ -492,14 +518,19 @@ class _Episode:
     )
 
     def __init__(
-        self, facility: str, ma_lk: str, tables: dict[str, list[Row]], patient_id: str
+        self,
+        facility: str,
+        ma_lk: str,
+        tables: dict[str, list[Row]],
+        patient_id: str,
+        prefix: str,
     ) -> None:
         self.facility = facility
         self.ma_lk = ma_lk
         self.tables = tables
         self.x1 = tables["XML1"][0]
         self.patient_reference = {"reference": f"Patient/{patient_id}"}
-        self.make_id = _id_maker(facility, ma_lk)
+        self.make_id = _id_maker(facility, ma_lk, prefix)
         self.out: list[Resource] = []
         self.encounter_ref = ""
         self.principal_ref = ""
@@ -1457,10 +1488,15 @@ def map_episode(
     patient_id: str,
     source: SourceFile,
     recorded: datetime,
+    prefix: str | None = None,
 ) -> MappedEpisode:
     """The FHIR resources of one episode (tables as read by ``read_envelope``): Encounter,
     Conditions, drugs, procedures, results, notes, documents, referral, appointment, TB
     treatment, and one Provenance naming the source file. Tables not mapped are skipped.
+
+    ``prefix`` leads every id (default :func:`id_prefix`): a resubmission passes the one its
+    episode was first stored with, so its resources keep their ids even when the admission
+    time was corrected.
 
     Raises ValueError when XML1, its MA_LK, the facility code or the patient id is missing:
     the ingest validation refuses such episodes before they get here."""
@@ -1472,7 +1508,9 @@ def map_episode(
     ma_lk = rows[0].get("MA_LK", "").strip()
     if not ma_lk:
         raise ValueError("XML1 has no MA_LK")
-    built = _Episode(facility_code, ma_lk, episode, patient_id)
+    if prefix is None:
+        prefix = id_prefix(facility_code, ma_lk, rows[0])
+    built = _Episode(facility_code, ma_lk, episode, patient_id, prefix)
     built.encounter_ref = f"Encounter/{built.encounter_id()}"
     built.map_conditions()
     episode_of_care = built.episode_of_care_id()

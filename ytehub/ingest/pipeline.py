@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ytehub.core import audit, deferred
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError, Text
+from ytehub.ingest.mapping import prefix_of
 from ytehub.ingest.models import IngestEpisode, IngestFile, OutboxEvent
 from ytehub.ingest.prepare import (
     MAX_FILE_BYTES,
@@ -295,7 +296,7 @@ class Ingest:
             if episode.mapped is None:
                 outcome.refused += 1
             else:
-                result = self._store_episode(facility_code, episode, sha, stored)
+                result = self._store_episode(file, episode, stored)
                 self._held += 1
                 setattr(outcome, result, getattr(outcome, result) + 1)
             if self._held >= EPISODES_PER_COMMIT:
@@ -389,15 +390,13 @@ class Ingest:
     # --- one episode ----------------------------------------------------------------------
 
     def _store_episode(
-        self,
-        facility_code: str,
-        episode: PreparedEpisode,
-        file_sha256: str,
-        stored: dict[str, StoredEpisode],
+        self, file: PreparedFile, episode: PreparedEpisode, stored: dict[str, StoredEpisode]
     ) -> str:
         """Store one validated episode whole: "stored", "replaced" or "unchanged". Anything
         that fails rolls the whole batch back, so no episode is ever half-written."""
         assert episode.patient is not None and episode.mapped is not None
+        assert file.facility_code is not None
+        facility_code, file_sha256 = file.facility_code, file.sha256
         session = self.session
         decision = registry.register(session, episode.patient, self.actor, self.model)
         person_id = decision.person_id
@@ -409,6 +408,10 @@ class Ingest:
         mapped = episode.mapped
         if previous is not None and previous.content_hash == mapped.content_hash:
             return "unchanged"
+        if previous is not None and previous.resources:
+            first_prefix = prefix_of(previous.resources[0].partition("/")[2])
+            if first_prefix != prefix_of(mapped.resources[0]["id"]):
+                mapped = file.remapped(episode, first_prefix)
         mapped.for_patient(person_id)
         keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
         store = RecordStore(session)

@@ -37,6 +37,7 @@ class PreparedEpisode:
     errors, or a patient with nothing identifying)."""
 
     ma_lk: str
+    tables: dict[str, list[dict[str, str]]]  # as read, to map again (see ``remapped``)
     patient: SourceRecord | None = None
     mapped: MappedEpisode | None = None
 
@@ -52,6 +53,16 @@ class PreparedFile:
     errors: int = 0
     warnings: int = 0
     episodes: list[PreparedEpisode] = field(default_factory=list)
+    source: SourceFile | None = None
+    recorded: datetime | None = None
+
+    def remapped(self, episode: PreparedEpisode, prefix: str) -> MappedEpisode:
+        """``episode`` mapped with the id prefix it was first stored with (a resubmission
+        whose admission time was corrected keeps its resources' ids)."""
+        assert self.facility_code and self.source and self.recorded
+        return map_episode(
+            self.facility_code, episode.tables, UNRESOLVED, self.source, self.recorded, prefix
+        )
 
 
 def now() -> datetime:
@@ -76,11 +87,11 @@ def prepare(name: str, data: bytes) -> PreparedFile:
     if not report.file_ok:
         prepared.rejection = ENVELOPE_ERRORS
         return prepared
-    source = SourceFile(name=name, sha256=sha, received=now())
-    recorded = now()
+    source = prepared.source = SourceFile(name=name, sha256=sha, received=now())
+    recorded = prepared.recorded = now()
     for episode, episode_report in zip(envelope.episodes, report.episodes, strict=True):
         first = (episode.get("XML1") or [{}])[0]
-        item = PreparedEpisode(first.get("MA_LK", "").strip())
+        item = PreparedEpisode(first.get("MA_LK", "").strip(), episode)
         prepared.episodes.append(item)
         if not episode_report.ok:
             continue
