@@ -122,3 +122,18 @@ def test_identifier_check_route(client: TestClient, db: Database) -> None:
         json={"kind": "bhyt", "value": "dn4797912345678"},
     ).json()
     assert card["valid"] and card["value"] == "DN4797912345678"
+
+
+def test_refusals_and_answers_carry_the_request_id(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """The one edge layer keeps what the three it replaced did: a refused body's 413 carries
+    the request id (not the security headers, which belong to the application's answers), a
+    caller's odd id is replaced, and the last of repeated ids counts."""
+    big = b"x" * (settings.max_body_bytes + 1)
+    refused = client.post("/auth/token", content=big, headers={"x-request-id": "big-1"})
+    assert refused.status_code == 413 and refused.headers["x-request-id"] == "big-1"
+    assert "x-frame-options" not in refused.headers
+    made_up = client.get("/health", headers={"x-request-id": "  "}).headers["x-request-id"]
+    assert len(made_up) == 32 and made_up.strip()
+    repeated = client.get("/health", headers=[("x-request-id", "a"), ("x-request-id", "b")])
+    assert repeated.headers["x-request-id"] == "b"
+    assert client.get("/health").headers["referrer-policy"] == "same-origin"

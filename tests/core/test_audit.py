@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from ytehub.core import audit
 from ytehub.core.db import Database
@@ -179,3 +180,43 @@ def test_archive_with_nothing_old_changes_nothing(db: Database, tmp_path) -> Non
         assert audit.archive(session, datetime(2000, 1, 1, tzinfo=UTC), tmp_path / "x.gz") == 0
         assert audit.verify(session).checked == 3
     assert not (tmp_path / "x.gz").exists()
+
+
+def test_prepared_hash_is_the_chain_hash() -> None:
+    """Events are hashed from their canonical body made before the head is locked; the result
+    must be exactly ``chain_hash``, which ``verify`` recomputes."""
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    entries = [
+        audit.AuditEntry(action="fhir.read"),
+        audit.AuditEntry(action="x", actor="a", source="10.0.0.1", detail={"q": 'Nguyễn "x"'}),
+        audit.AuditEntry(action="x", detail={"seq": 0, "nested": {"seq": 0}}),  # the mark twice
+        audit.AuditEntry(action="x", source='"seq":0', detail={"list": [1, 2]}),
+    ]
+    converters = audit._converters(sqlite.dialect())
+    for seq, entry in enumerate(entries, start=7):
+        prepared = audit._prepare(at, entry, converters)
+        assert audit._digest("ab" * 32, seq, prepared) == audit.chain_hash(
+            "ab" * 32, seq, at, entry
+        )
+
+
+def test_events_of_every_shape_verify(db: Database) -> None:
+    """One event and many per transaction, recorded and deferred, with details that defeat the
+    prepared hash: the chain verifies on both databases."""
+    odd = {"seq": 0, "note": "Nguyễn"}
+    with db.session() as session:
+        assert audit.record(session, audit.AuditEntry(action="one")) == 1
+        audit.record(session, audit.AuditEntry(action="odd", detail=odd))
+    with db.session() as session:
+        for n in range(5):
+            audit.defer(session, audit.AuditEntry(action="many", detail={"n": n}))
+        audit.defer(session, audit.AuditEntry(action="many", detail=odd))
+    with db.session() as session:
+        audit.defer(session, audit.AuditEntry(action="alone", source="127.0.0.1"))
+    with db.session() as session:
+        report = audit.verify(session)
+        stored = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert report.ok and report.head_seq == 9
+    assert [e.action for e in stored] == ["one", "odd", *["many"] * 6, "alone"]
+    assert stored[1].detail == odd and stored[0].detail is None
+    assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]

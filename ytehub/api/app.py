@@ -10,39 +10,13 @@ from importlib.resources import files
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ytehub import __version__
 from ytehub.api import errors
-from ytehub.api.middleware import BodySizeLimit, RequestId
+from ytehub.api.middleware import Edge
 from ytehub.api.routes import audit, auth, health, identifiers, units, users
 from ytehub.core.db import Database
 from ytehub.core.settings import Settings
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
-        b" frame-ancestors 'none'; form-action 'self'",
-    ),
-]
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).extend(SECURITY_HEADERS)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
-
 
 PLANNER_REFRESH_SECONDS = 600.0
 log = logging.getLogger("ytehub")
@@ -58,15 +32,34 @@ async def _keep_planner_statistics(db: Database) -> None:
         await asyncio.sleep(PLANNER_REFRESH_SECONDS)
 
 
+CHECKPOINT_SECONDS = 0.5
+
+
+async def _keep_wal_checkpointed(db: Database) -> None:
+    """Checkpoint SQLite's WAL in the background, so that requests do not (see
+    ``ytehub.core.db.WAL_AUTOCHECKPOINT_PAGES``)."""
+    while True:
+        try:
+            await asyncio.to_thread(db.checkpoint)
+        except Exception:  # a busy or failed checkpoint is retried, or done by a commit
+            log.exception("checkpointing the database failed")
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    task = asyncio.create_task(_keep_planner_statistics(app.state.db))
+    db: Database = app.state.db
+    tasks = [asyncio.create_task(_keep_planner_statistics(db))]
+    if db.checkpoints:
+        tasks.append(asyncio.create_task(_keep_wal_checkpointed(db)))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -80,10 +73,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db or Database(settings.resolved_database_url)
     errors.install(app)
-    for module in (health, auth, users, audit, identifiers, units):
-        app.include_router(module.router)
 
     from ytehub.ingest.api import router as ingest
+    from ytehub.records.api import FastInteractions
     from ytehub.records.api import router as fhir
     from ytehub.records.person_api import router as person_record
     from ytehub.registry.api import router as registry
@@ -91,9 +83,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from ytehub.web.registry import router as console_registry
     from ytehub.web.routes import router as console
 
+    # The FHIR routes (and the two routers that must precede them) first: a request is tried
+    # against the routes in order, and FHIR takes most requests. No path of the routers after
+    # them starts with /fhir, so the order changes no match, only how many routes are tried.
     app.include_router(person_record)  # before /fhir so that Patient/{id}/$summary matches
     app.include_router(registry)  # before /fhir so that Patient/$match matches
+    app.router.routes.append(FastInteractions())  # the generic FHIR routes' hot path
     app.include_router(fhir)
+    for module in (health, auth, users, audit, identifiers, units):
+        app.include_router(module.router)
     app.include_router(ingest)
     app.include_router(console_records)
     app.include_router(console_registry)
@@ -102,7 +100,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.mount(
         "/static", StaticFiles(directory=str(files("ytehub.web").joinpath("static"))), "static"
     )
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestId)
+    app.add_middleware(Edge, limit=settings.max_body_bytes)
     return app

@@ -39,9 +39,11 @@ async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-async def get_session(db: Database = Depends(get_database)) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session for this request; routes commit their own work, anything else rolls back."""
-    session = db.sessions()
+    # The database straight from the app, not through `get_database`: every dependency
+    # FastAPI resolves costs on every request.
+    session = request.app.state.db.sessions()
     try:
         yield session
     except BaseException:
@@ -103,13 +105,11 @@ def _unauthenticated() -> DomainError:
     )
 
 
-async def current_principal(
-    request: Request, settings: Settings = Depends(get_settings)
-) -> Principal:
+async def current_principal(request: Request) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise _unauthenticated()
-    return read_access_token(settings.signing_key, token)
+    return read_access_token(request.app.state.settings.signing_key, token)
 
 
 def _deny(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -59,7 +60,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection that rested this long is tested before use (it may have been closed by
+# the server, a restart or a firewall meanwhile); one in steady use is not.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """``pool_pre_ping``, but only for connections that sat idle in the pool.
+
+    Pinging on every checkout cost a round trip per request (SELECT 1) for connections that
+    had served the request before by microseconds. A failed ping raises
+    ``DisconnectionError``, on which the pool discards the connection and opens a new one.
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["ytehub_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("ytehub_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # just opened, or back from a request moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the request's transaction starts with its own work
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"connection failed its ping: {error}") from error
 
 
 class _WriterQueue:
@@ -120,6 +153,15 @@ class _WriterQueue:
         return QueuedConnection
 
 
+# SQLite copies the WAL back into the database (a checkpoint, with fsyncs) inside the commit
+# that takes the WAL past this many pages, holding the write lock that every request needs
+# (each audits). At SQLite's default of 1,000 pages the API paid for one every ~200 requests,
+# about a tenth of its time, copying the same hot pages (the audit head, index leaves) again
+# and again. The server checkpoints in the background instead (``Database.checkpoint``); this
+# larger bound remains for processes that do not, and as a backstop.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,6 +172,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -172,6 +215,25 @@ class Database:
         with self.engine.begin() as connection:
             connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             connection.exec_driver_sql("ANALYZE")
+
+    @property
+    def checkpoints(self) -> bool:
+        """Whether this database keeps a WAL that ``checkpoint`` should copy back (SQLite)."""
+        return self.engine.dialect.name == "sqlite"
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database file without waiting for anyone (SQLite's
+        PASSIVE checkpoint), off the requests' path: writers go on meanwhile, and SQLite
+        releases the GIL while it copies. Nothing to do on PostgreSQL."""
+        if not self.checkpoints:
+            return
+        # The driver's connection, outside any transaction: SQLAlchemy would begin one, and
+        # here that takes the writer's lock (``BEGIN IMMEDIATE``).
+        connection = self.engine.raw_connection()
+        try:
+            connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
