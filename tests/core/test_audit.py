@@ -220,3 +220,34 @@ def test_events_of_every_shape_verify(db: Database) -> None:
     assert [e.action for e in stored] == ["one", "odd", *["many"] * 6, "alone"]
     assert stored[1].detail == odd and stored[0].detail is None
     assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]
+
+
+def test_a_request_transaction_commits_with_its_audit_event(db: Database) -> None:
+    """A transaction whose last held write is one audit event commits with it (on PostgreSQL
+    in the same round trip): the work and the event are both there, the chain verifies, and
+    a session with ORM changes still pending commits the ordinary way, changes included."""
+    from ytehub.ingest.models import IngestFile
+    from ytehub.records.store import RecordStore
+
+    with db.session() as session:
+        RecordStore(session).create({"resourceType": "Patient", "gender": "female"})
+        audit.defer(session, audit.AuditEntry(action="record.create", resource_type="Patient"))
+        session.commit()
+        audit.defer(session, audit.AuditEntry(action="ingest.file", resource_type="IngestFile"))
+        session.add(
+            IngestFile(
+                sha256="0" * 64,
+                name="pending.xml",
+                channel="cli",
+                received_at=datetime.now(UTC),
+                size=1,
+                status="done",
+            )
+        )
+        session.commit()
+    with db.session() as session:
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+        assert actions[-2:] == ["record.create", "ingest.file"]
+        assert session.get(IngestFile, "0" * 64) is not None
+        assert session.execute(text("SELECT count(*) FROM fhir_resources")).scalar_one() == 1
+        assert audit.verify(session).ok

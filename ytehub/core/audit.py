@@ -229,6 +229,26 @@ class _PendingEvents:
             entries, self.entries = self.entries, []
             _append(session, entries)
 
+    def flush_committing(self, session: Session) -> None:
+        """The last flush of a transaction (see ``deferred``): on PostgreSQL one event (a
+        request's) is appended and the transaction committed in one round trip, so the head's
+        lock is released as soon as the database has done the work. The session's own commit
+        that follows finds nothing left to commit."""
+        connection = session.connection()
+        if connection.dialect.name != "postgresql" or len(self.entries) != 1:
+            self.flush(session)
+            return
+        event = _prepare(*self.entries[0], _converters(connection.dialect))
+        if not event.before_seq:
+            self.flush(session)
+            return
+        self.entries = []
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.pipeline(), driver.cursor() as cursor:
+            cursor.execute(_APPEND_ONE_PG, (event.before_seq, event.after_seq, *event.values))
+            driver.commit()
+
 
 def _entry_of(event: AuditEvent) -> AuditEntry:
     return AuditEntry(**{name: getattr(event, name) for name in AuditEntry.__slots__})

@@ -52,7 +52,27 @@ def flush(session: Session, reading: frozenset[type] | None = None) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    flush(session)
+    """Send everything; the writers no query reads (the audit trail) last.
+
+    On PostgreSQL the audit takes the row lock every audited request queues on, held until
+    the commit. When this is the transaction's own commit and nothing else is left to write,
+    the last writer may send COMMIT in the same round trip (``flush_committing``), so the lock
+    is held while the database works, not while this process waits for its turn to run."""
+    writers = sorted(session.info.get(_KEY, {}).values(), key=lambda writer: not writer.read_by)
+    if not writers:
+        return
+    for writer in writers[:-1]:
+        writer.flush(session)
+    last = writers[-1]
+    committing = getattr(last, "flush_committing", None)
+    if (
+        committing is not None
+        and not session.in_nested_transaction()
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        committing(session)
+    else:
+        last.flush(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
