@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Dialect, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ytehub.core import deferred
@@ -90,17 +91,42 @@ class Stored:
 
 _RESOURCES = FhirResource.__table__
 _VERSIONS = FhirVersion.__table__
-_KEY = (_RESOURCES.c.resource_type == bindparam("rt")) & (_RESOURCES.c.id == bindparam("rid"))
-# Built once, so SQLAlchemy's compiled-statement cache is hit without recomputing keys.
-_CURRENT = select(
-    _RESOURCES.c.version_id,
-    _RESOURCES.c.deleted,
-    _RESOURCES.c.person_id,
-    _RESOURCES.c.facility_code,
-    _RESOURCES.c.last_updated,
-    _RESOURCES.c.content,
-).where(_KEY)
-_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
+# The read every interaction starts with, sent as SQL text with the columns' own conversions:
+# building SQLAlchemy's cache key for the statement cost more than the primary-key lookup.
+_CURRENT_COLUMNS = tuple(
+    _RESOURCES.c[name]
+    for name in ("version_id", "deleted", "person_id", "facility_code", "last_updated", "content")
+)
+
+
+class Current(NamedTuple):
+    """A resource's stored row, without its key."""
+
+    version_id: int
+    deleted: bool
+    person_id: str | None
+    facility_code: str | None
+    last_updated: datetime
+    content: dict[str, Any] | None
+
+
+@lru_cache(maxsize=8)
+def _current_sql(dialect: Dialect, for_update: bool) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT for ``dialect`` and the result conversion of each column."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"SELECT {', '.join(column.name for column in _CURRENT_COLUMNS)} FROM {_RESOURCES.name}"
+        f" WHERE resource_type = {mark} AND id = {mark}"
+    )
+    if for_update and dialect.name == "postgresql":
+        sql += " FOR UPDATE"
+    converters = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in _CURRENT_COLUMNS
+    )
+    return sql, converters
+
+
 _REPLACE = (
     update(_RESOURCES)
     .where(_RESOURCES.c.resource_type == bindparam("b_type"), _RESOURCES.c.id == bindparam("b_id"))
@@ -392,15 +418,22 @@ class RecordStore:
         self.pending.version(resource_type, resource_id, version, moment, "DELETE", None)
         return version
 
-    def _current(self, resource_type: str, resource_id: str, for_update: bool = False) -> Any:
+    def _current(
+        self, resource_type: str, resource_id: str, for_update: bool = False
+    ) -> Current | None:
         """The stored row (version, deleted, person, facility, time, content) or None."""
         if (resource_type, resource_id) in self.pending.keys:
             self.flush()  # only a resource written in this transaction needs its rows sent
-        statement = _CURRENT_FOR_UPDATE if for_update else _CURRENT
-        return (
-            self.session.connection()
-            .execute(statement, {"rt": resource_type, "rid": resource_id})
-            .first()
+        connection = self.session.connection()
+        sql, converters = _current_sql(connection.dialect, for_update)
+        row = connection.exec_driver_sql(sql, (resource_type, resource_id)).first()
+        if row is None:
+            return None
+        return Current(
+            *(
+                convert(value) if convert is not None else value
+                for convert, value in zip(converters, row, strict=True)
+            )
         )
 
     def _write(
@@ -408,7 +441,7 @@ class RecordStore:
         resource_type: str,
         resource_id: str,
         resource: dict[str, Any],
-        current: Any,
+        current: Current | None,
         method: str,
         facility_code: str | None = None,
     ) -> Stored:
