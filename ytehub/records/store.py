@@ -91,8 +91,8 @@ class Stored:
 
 _RESOURCES = FhirResource.__table__
 _VERSIONS = FhirVersion.__table__
-# The read every interaction starts with, sent as SQL text with the columns' own conversions:
-# building SQLAlchemy's cache key for the statement cost more than the primary-key lookup.
+# The read every interaction starts with, sent to the driver as SQL text and converted by the
+# columns' own processors: SQLAlchemy's cache key and result set-up cost more than the lookup.
 _CURRENT_COLUMNS = tuple(
     _RESOURCES.c[name]
     for name in ("version_id", "deleted", "person_id", "facility_code", "last_updated", "content")
@@ -424,9 +424,11 @@ class RecordStore:
         """The stored row (version, deleted, person, facility, time, content) or None."""
         if (resource_type, resource_id) in self.pending.keys:
             self.flush()  # only a resource written in this transaction needs its rows sent
-        connection = self.session.connection()
+        connection = self.session.connection()  # begins the transaction if need be
         sql, converters = _current_sql(connection.dialect, for_update)
-        row = connection.exec_driver_sql(sql, (resource_type, resource_id)).first()
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        row = driver.execute(sql, (resource_type, resource_id)).fetchone()
         if row is None:
             return None
         return Current(
