@@ -315,20 +315,21 @@ def _new_person(session: Session, record: SourceRecord, moment: datetime) -> str
     return person_id
 
 
+def _source_row(record: SourceRecord, person_id: str, moment: datetime) -> dict[str, Any]:
+    return {
+        "system": record.system,
+        "local_id": record.local_id,
+        "person_id": person_id,
+        "fields": record.plain(),
+        "created_at": moment,
+        "updated_at": moment,
+    }
+
+
 def _add_source(session: Session, record: SourceRecord, person_id: str, moment: datetime) -> int:
     source_id: int = (
         session.connection()
-        .execute(
-            _INSERT_SOURCE,
-            {
-                "system": record.system,
-                "local_id": record.local_id,
-                "person_id": person_id,
-                "fields": record.plain(),
-                "created_at": moment,
-                "updated_at": moment,
-            },
-        )
+        .execute(_INSERT_SOURCE, _source_row(record, person_id, moment))
         .scalar_one()
     )
     _rekey(session, source_id, record, fresh=True)
@@ -752,17 +753,7 @@ def _import_chunk(
     ids = (
         session.execute(
             insert(RegistrySource).returning(RegistrySource.id, sort_by_parameter_order=True),
-            [
-                {
-                    "system": record.system,
-                    "local_id": record.local_id,
-                    "person_id": person_id,
-                    "fields": record.plain(),
-                    "created_at": moment,
-                    "updated_at": moment,
-                }
-                for person_id, record in pending
-            ],
+            [_source_row(record, person_id, moment) for person_id, record in pending],
         )
         .scalars()
         .all()
