@@ -88,3 +88,15 @@ def test_facility_scope(client: TestClient, db: Database) -> None:
     assert client.get("/fhir/Patient/f1", headers=b).status_code == 403
     assert client.get("/fhir/Encounter", headers=b).json()["total"] == 0
     assert client.get("/fhir/Encounter", headers=a).json()["total"] == 1
+    # What no person owns (an Organization) is still inside one facility's area: another
+    # facility can delete it neither alone nor inside a transaction Bundle.
+    organization = {"resourceType": "Organization", "id": "org-a", "name": "Khoa A"}
+    assert client.put("/fhir/Organization/org-a", json=organization, headers=a).status_code == 201
+    assert client.delete("/fhir/Organization/org-a", headers=b).status_code == 403
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "DELETE", "url": "Organization/org-a"}}],
+    }
+    assert client.post("/fhir", json=bundle, headers=b).status_code == 403
+    assert client.get("/fhir/Organization/org-a", headers=a).status_code == 200

@@ -312,8 +312,9 @@ def _one(
             raise _bad(index, "DELETE cần Type/id.", "DELETE needs Type/id.", "request.url")
         person = store.person_of(resource_type, resource_id)
         context.guard(access, resource_type, resource_id, person)
-        if person is not None:
-            context.reach(access, resource_type, resource_id)
+        # As the REST delete: a resource no person owns (an Organization a facility wrote)
+        # is still inside or outside the caller's area.
+        context.reach(access, resource_type, resource_id)
         version = store.delete(resource_type, resource_id)
         access.audit(
             session,
