@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -17,7 +19,10 @@ def _config() -> Config:
     return config
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest revision the package ships (read once: the scripts do not change under a
+    running process, and ``/health`` asks on every probe)."""
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
@@ -40,3 +45,4 @@ def revision(engine: Engine, message: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)
+    head_revision.cache_clear()
