@@ -1,10 +1,12 @@
 """From a facility's files to the shared health record: read safely, validate, resolve each
-patient in the client registry, map to FHIR, store — idempotent and resumable.
+patient in the client registry, map to FHIR, store — idempotent and resumable. Reading,
+validating and mapping need no database (``ytehub.ingest.prepare``); this module stores.
 
 - A file is known by its SHA-256: the same bytes again store nothing.
-- An episode (facility, MA_LK) is stored whole or not at all (a savepoint each); its rows'
-  hash is kept, so an identical episode in another file is "unchanged" and a corrected one
-  replaces its resources as new versions (resources it no longer has are deleted).
+- An episode (facility, MA_LK) is stored whole or not at all: what can refuse it is checked
+  before its first write, and any other failure rolls the batch back. Its rows' hash is kept,
+  so an identical episode in another file is "unchanged" and a corrected one replaces its
+  resources as new versions (resources it no longer has are deleted).
 - Episodes are committed in batches; a process killed mid-file loses nothing committed, and a
   re-run skips what was stored (by hash) and finishes the rest. The file is marked done last.
 - Every stored episode emits an outbox event in the same transaction, and is audited.
