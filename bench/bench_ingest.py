@@ -10,10 +10,12 @@ targets and against the ceiling of parsing alone.
    indexes, outbox and audit); episodes per second (wall clock), our rate as a fraction of the
    ceiling, and the child's peak resident memory. Targets: >= 1,000 episodes/s into SQLite,
    >= 700 into PostgreSQL, peak memory <= 1 GiB.
-4. The storage floor (SQLite): every row the ingest wrote, in every table, inserted again into
-   an empty copy of the schema straight through the driver; what storing alone costs.
-4. The storage floor (SQLite): every row the ingest wrote, in every table, inserted again into
-   an empty copy of the schema straight through the driver; what storing alone costs.
+4. The storage floor: every row the ingest wrote, in every table, inserted again into empty
+   copies of the tables with the same indexes; what storing alone costs. SQLite: through the
+   driver, in chunks of 50,000 rows. PostgreSQL: server-side, ``INSERT … SELECT``.
+4. The storage floor: every row the ingest wrote, in every table, inserted again into empty
+   copies of the tables with the same indexes; what storing alone costs. SQLite: through the
+   driver, in chunks of 50,000 rows. PostgreSQL: server-side, ``INSERT … SELECT``.
 
     python bench/bench_ingest.py                          # both databases, 10,000 people
     python bench/bench_ingest.py --db sqlite --people 3000
@@ -136,6 +138,35 @@ def storage_floor(database: Path, scratch: Path) -> tuple[int, float]:
     return rows, seconds
 
 
+def storage_floor_postgres(url: str) -> tuple[int, float]:
+    """(rows, seconds) for PostgreSQL to insert every row the ingest wrote again, server-side
+    (``INSERT … SELECT`` into copies of the tables with the same indexes): the database's own
+    work for those rows, with no client, network or driver in it."""
+    import psycopg
+
+    rows, seconds = 0, 0.0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
+        connection.execute("CREATE SCHEMA floor")
+        for table in tables:
+            connection.execute(f"CREATE TABLE floor.{table} (LIKE public.{table} INCLUDING ALL)")
+        connection.commit()
+        for table in tables:
+            started = time.perf_counter()
+            done = connection.execute(f"INSERT INTO floor.{table} SELECT * FROM public.{table}")
+            connection.commit()
+            seconds += time.perf_counter() - started
+            rows += max(done.rowcount, 0)
+        connection.execute("DROP SCHEMA floor CASCADE")
+        connection.commit()
+    return rows, seconds
+
+
 def line(label: str, value: float, unit: str, target: float, ratio: float) -> None:
     print(f"  {label:<46}{value:>12,.1f} {unit:<6}{target:>10,.0f}  {ratio:6.2f}x")
 
@@ -179,6 +210,10 @@ def main() -> int:
                     url = cluster.url("ytehub")
                 seconds, peak = run_ingest(folder, data_dir, url)
                 stored = stored_episodes(url, data_dir)
+                if backend == "sqlite":
+                    rows, floor = storage_floor(data_dir / "ytehub.db", root)
+                else:
+                    rows, floor = storage_floor_postgres(url)
             finally:
                 if cluster is not None:
                     cluster.stop()
@@ -195,15 +230,13 @@ def main() -> int:
                 MEMORY_LIMIT / peak,
             )
             print(f"    {stored:,} of {episodes:,} episodes stored in {seconds:.1f} s")
-            if backend == "sqlite":
-                rows, floor = storage_floor(data_dir / "ytehub.db", root)
-                rate_floor = episodes / floor
-                line("storage floor: its rows through the driver", rate_floor, "ep/s",
-                     target, rate_floor / target)  # fmt: skip
-                print(
-                    f"    {rows:,} rows ({rows / episodes:,.0f} an episode) inserted in"
-                    f" {floor:.1f} s; our rate is {100 * rate / rate_floor:.0f}% of it"
-                )
+            rate_floor = episodes / floor
+            line("storage floor: its rows inserted again", rate_floor, "ep/s",
+                 target, rate_floor / target)  # fmt: skip
+            print(
+                f"    {rows:,} rows ({rows / episodes:,.0f} an episode) inserted in"
+                f" {floor:.1f} s; our rate is {100 * rate / rate_floor:.0f}% of it"
+            )
             ok &= rate >= target and peak <= MEMORY_LIMIT
     finally:
         if not args.keep:
