@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Dialect, Table, func, select
 from sqlalchemy.orm import Session
 
 from ytehub.core import deferred
@@ -128,27 +128,6 @@ def _current_sql(dialect: Dialect, for_update: bool) -> tuple[str, tuple[Any, ..
     return sql, converters
 
 
-_REPLACE = (
-    update(_RESOURCES)
-    .where(_RESOURCES.c.resource_type == bindparam("b_type"), _RESOURCES.c.id == bindparam("b_id"))
-    .values(
-        version_id=bindparam("version_id"),
-        last_updated=bindparam("last_updated"),
-        deleted=bindparam("deleted"),
-        person_id=bindparam("person_id"),
-        commune_code=bindparam("commune_code"),
-        facility_code=bindparam("facility_code"),
-        content=bindparam("content"),
-    )
-)
-_CLEAR = {
-    table: delete(table).where(
-        table.c.resource_type == bindparam("b_type"), table.c.resource_id == bindparam("b_id")
-    )
-    for table in INDEX_TABLES
-}
-
-
 class _PendingRows:
     """Rows of this transaction's writes not yet sent, sent a statement per table (see
     ``ytehub.core.deferred``). Order on flush: old index rows out, resources, versions, new
@@ -208,26 +187,66 @@ class _PendingRows:
         connection = session.connection()
         rows = len(inserted) + len(versions) + sum(len(held) for held in index.values())
         if connection.dialect.name == "postgresql" and rows < COPY_FROM_ROWS:
-            _flush_pipelined(connection, cleared, inserted, replaced, versions, index)
-            return
-        if cleared:
-            for statement in _CLEAR.values():
-                connection.execute(statement, cleared)
-        if inserted:
-            _insert_plain(connection, _RESOURCES, inserted)
-        if replaced:
-            connection.execute(_REPLACE, replaced)
-        if versions:
-            _insert_plain(connection, _VERSIONS, versions)
-        for table, rows in index.items():
-            if rows:
-                _insert_tuples(connection, table, INDEX_COLUMNS[table], rows)
+            # A request's few rows: every statement in one pipeline, so the flush waits for one
+            # round trip instead of one per statement (an update sent eleven).
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            with driver.pipeline(), driver.cursor() as cursor:
+                _send(connection, cursor.executemany, cleared, inserted, replaced, versions, index)
+        else:
+            _send(
+                connection, connection.exec_driver_sql, cleared, inserted, replaced, versions, index
+            )
 
 
-def _insert_plain(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows (dicts with the same keys) through :func:`_insert_tuples`."""
-    names = tuple(rows[0])
-    _insert_tuples(connection, table, names, [tuple(row.values()) for row in rows])
+def _send(
+    connection: Connection,
+    many: Callable[[str, list[tuple[Any, ...]]], Any],
+    cleared: list[dict[str, Any]],
+    inserted: list[dict[str, Any]],
+    replaced: list[dict[str, Any]],
+    versions: list[dict[str, Any]],
+    index: dict[Table, list[tuple[Any, ...]]],
+) -> None:
+    """Old index rows out, resources in or replaced, their versions, new index rows in: each
+    a statement per table through ``many`` (the driver's executemany, or a pipeline's), with
+    the columns' own conversions, and large inserts on PostgreSQL by COPY.
+
+    SQL text to the driver: SQLAlchemy's per-row parameter handling cost more than the
+    database's insert itself (a resource takes a dozen index rows besides its own two)."""
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+    def insert(table: Table, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        rows = _converted(connection, table, names, rows)
+        if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+            _copy(connection, table, names, rows)
+        else:
+            marks = ", ".join(mark for _ in names)
+            many(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows)
+
+    if cleared:
+        keys = [(key["b_type"], key["b_id"]) for key in cleared]
+        for table in INDEX_TABLES:
+            many(
+                f"DELETE FROM {table.name} WHERE resource_type = {mark} AND resource_id = {mark}",
+                keys,
+            )
+    if inserted:
+        insert(_RESOURCES, tuple(inserted[0]), [tuple(row.values()) for row in inserted])
+    if replaced:
+        names = tuple(name for name in replaced[0] if not name.startswith("b_"))
+        rows = [(*(row[n] for n in names), row["b_type"], row["b_id"]) for row in replaced]
+        assignments = ", ".join(f"{name} = {mark}" for name in names)
+        many(
+            f"UPDATE {_RESOURCES.name} SET {assignments}"
+            f" WHERE resource_type = {mark} AND id = {mark}",
+            _converted(connection, _RESOURCES, names, rows),
+        )
+    if versions:
+        insert(_VERSIONS, tuple(versions[0]), [tuple(row.values()) for row in versions])
+    for table, held in index.items():
+        if held:
+            insert(table, INDEX_COLUMNS[table], held)
 
 
 def _converted(
@@ -252,72 +271,6 @@ def _bind_converters(
         if convert is not None:
             found.append((position, convert))
     return tuple(found)
-
-
-def _insert_sql(table: Table, names: tuple[str, ...], mark: str) -> str:
-    return (
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
-    )
-
-
-def _insert_tuples(
-    connection: Connection, table: Table, names: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert many rows through the driver's executemany (or COPY) with the columns' own
-    conversions.
-
-    A resource takes a dozen index rows besides its own and its version's; SQLAlchemy's
-    per-row parameter handling cost more than the database's insert itself."""
-    rows = _converted(connection, table, names, rows)
-    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        _copy(connection, table, names, rows)
-        return
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(_insert_sql(table, names, mark), rows)
-
-
-def _flush_pipelined(
-    connection: Connection,
-    cleared: list[dict[str, Any]],
-    inserted: list[dict[str, Any]],
-    replaced: list[dict[str, Any]],
-    versions: list[dict[str, Any]],
-    index: dict[Table, list[tuple[Any, ...]]],
-) -> None:
-    """PostgreSQL, a request's few rows: every statement in one pipeline, so the flush waits
-    for one round trip instead of one per statement (an update sent eleven)."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.pipeline(), driver.cursor() as cursor:
-        if cleared:
-            keys = [(key["b_type"], key["b_id"]) for key in cleared]
-            for table in INDEX_TABLES:
-                cursor.executemany(
-                    f"DELETE FROM {table.name} WHERE resource_type = %s AND resource_id = %s",
-                    keys,
-                )
-        batches = [(_RESOURCES, inserted), (_VERSIONS, versions)]
-        for table, dicts in batches:
-            if dicts:
-                names = tuple(dicts[0])
-                rows = [tuple(row.values()) for row in dicts]
-                cursor.executemany(
-                    _insert_sql(table, names, "%s"), _converted(connection, table, names, rows)
-                )
-        if replaced:
-            names = tuple(name for name in replaced[0] if not name.startswith("b_"))
-            rows = [(*(row[n] for n in names), row["b_type"], row["b_id"]) for row in replaced]
-            assignments = ", ".join(f"{name} = %s" for name in names)
-            cursor.executemany(
-                f"UPDATE {_RESOURCES.name} SET {assignments} WHERE resource_type = %s AND id = %s",
-                _converted(connection, _RESOURCES, names, rows),
-            )
-        for table, held in index.items():
-            if held:
-                names = INDEX_COLUMNS[table]
-                cursor.executemany(
-                    _insert_sql(table, names, "%s"), _converted(connection, table, names, held)
-                )
 
 
 # From this many rows PostgreSQL takes them by COPY: its bulk path parses and indexes rows at
