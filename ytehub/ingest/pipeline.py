@@ -18,7 +18,6 @@ import hashlib
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from ytehub.ingest.prepare import (
     TOO_LARGE,
     PreparedEpisode,
     PreparedFile,
+    now,
     prepare,
 )
 from ytehub.records.store import RecordStore
@@ -46,10 +46,6 @@ MAX_ZIP_MEMBER_BYTES = 200 * 1024 * 1024
 MAX_ZIP_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # a member expanding more than this is a bomb, not an export
 EPISODES_PER_COMMIT = 500
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -94,23 +90,10 @@ def rejected_file(name: str, data: bytes, reason: Text) -> FileOutcome:
 
 _FILES = IngestFile.__table__
 _EPISODES = IngestEpisode.__table__
-_REPLACE_EPISODE = (
-    update(_EPISODES)
-    .where(
-        _EPISODES.c.facility_code == bindparam("b_facility"),
-        _EPISODES.c.ma_lk == bindparam("b_ma_lk"),
-    )
-    .values(
-        content_hash=bindparam("content_hash"),
-        file_sha256=bindparam("file_sha256"),
-        person_id=bindparam("person_id"),
-        resources=bindparam("resources"),
-        submissions=bindparam("submissions"),
-        stored_at=bindparam("stored_at"),
-    )
+_REPLACE_EPISODE = update(_EPISODES).where(  # SET: the params
+    _EPISODES.c.facility_code == bindparam("b_facility"),
+    _EPISODES.c.ma_lk == bindparam("b_ma_lk"),
 )
-
-
 _FILE_STATUS = select(_FILES.c.status, _FILES.c.facility_code, _FILES.c.report).where(
     _FILES.c.sha256 == bindparam("sha")
 )
