@@ -146,5 +146,21 @@ def token_for(client: TestClient, username: str, password: str = PASSWORD, **for
     return response.json()["access_token"]
 
 
+def sign_in(client: TestClient, username: str, password: str = PASSWORD, next: str = "/"):  # type: ignore[no-untyped-def]
+    """Sign in to the console as a browser does (the form's CSRF token from its cookie); the
+    session cookie stays on ``client``. The answer is the form post's, not followed."""
+    page = client.get("/login")
+    return client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf": page.cookies["ytehub_csrf"],
+            "next": next,
+        },
+        follow_redirects=False,
+    )
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

@@ -5,26 +5,12 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, add_user
+from tests.conftest import PASSWORD, add_user, sign_in
 from ytehub.core.db import Database
 from ytehub.core.models import AuditEvent, RefreshToken
 
 
-def _sign_in(client: TestClient, username: str, password: str = PASSWORD, next: str = "/"):  # type: ignore[no-untyped-def]
-    page = client.get("/login")
-    return client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": password,
-            "csrf": page.cookies["ytehub_csrf"],
-            "next": next,
-        },
-        follow_redirects=False,
-    )
-
-
-def test_pages_require_sign_in(client: TestClient) -> None:
+def test_pages_requiresign_in(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login?next=/"
     immunization = client.get("/immunization", follow_redirects=False)
@@ -33,7 +19,7 @@ def test_pages_require_sign_in(client: TestClient) -> None:
 
 def test_sign_in_and_out(client: TestClient, db: Database) -> None:
     add_user(db, "qt", "admin")
-    response = _sign_in(client, "qt")
+    response = sign_in(client, "qt")
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie_headers = response.headers.get_list("set-cookie")
     assert all(
@@ -59,7 +45,7 @@ def test_sign_in_and_out(client: TestClient, db: Database) -> None:
 
 def test_wrong_password_shows_the_reason(client: TestClient, db: Database) -> None:
     add_user(db, "qt", "admin")
-    response = _sign_in(client, "qt", "wrong-password-9")
+    response = sign_in(client, "qt", "wrong-password-9")
     assert response.status_code == 401
     assert "Sai tên đăng nhập hoặc mật khẩu." in response.text
     assert 'value="qt"' in response.text, "the username is kept for a second try"
@@ -75,18 +61,18 @@ def test_login_without_csrf_is_refused(client: TestClient, db: Database) -> None
 
 def test_next_only_goes_to_this_site(client: TestClient, db: Database) -> None:
     add_user(db, "qt", "admin")
-    assert _sign_in(client, "qt", next="https://evil.example/").headers["location"] == "/"
+    assert sign_in(client, "qt", next="https://evil.example/").headers["location"] == "/"
     client.cookies.clear()
-    assert _sign_in(client, "qt", next="//evil.example").headers["location"] == "/"
+    assert sign_in(client, "qt", next="//evil.example").headers["location"] == "/"
     client.cookies.clear()
-    assert _sign_in(client, "qt", next="/surveillance").headers["location"] == "/surveillance"
+    assert sign_in(client, "qt", next="/surveillance").headers["location"] == "/surveillance"
 
 
 def test_expired_access_is_renewed_from_the_refresh_cookie(
     client: TestClient, db: Database
 ) -> None:
     add_user(db, "qt", "admin")
-    _sign_in(client, "qt")
+    sign_in(client, "qt")
     client.cookies.delete("ytehub_access")
     page = client.get("/")
     assert page.status_code == 200 and "ytehub_access" in page.cookies
@@ -94,7 +80,7 @@ def test_expired_access_is_renewed_from_the_refresh_cookie(
 
 def test_language_switch(client: TestClient, db: Database) -> None:
     add_user(db, "qt", "admin")
-    _sign_in(client, "qt")
+    sign_in(client, "qt")
     switched = client.get("/lang/en", params={"next": "/"}, follow_redirects=False)
     assert switched.headers["location"] == "/" and switched.cookies["lang"] == "en"
     page = client.get("/")

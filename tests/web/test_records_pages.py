@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, add_user, bearer, token_for
+from tests.conftest import add_user, bearer, sign_in, token_for
 from ytehub.core.db import Database
 from ytehub.core.models import AuditEvent
 from ytehub.core.security import AreaScope
@@ -27,19 +27,6 @@ def _person(pid: str, family: str, given: list[str], cccd: str, card: str, commu
         ],
         "address": [{"extension": [{"url": COMMUNE, "valueCode": commune}]}],
     }
-
-
-def _sign_in(client: TestClient, username: str) -> None:
-    page = client.get("/login")
-    client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf": page.cookies["ytehub_csrf"],
-            "next": "/",
-        },
-    )
 
 
 def test_query_kinds() -> None:
@@ -64,7 +51,7 @@ def test_person_search_page(client: TestClient, db: Database) -> None:
         json=_person("h2", "Trần", ["Văn", "Hải"], "079088005678", "DN4797998765432", "00640"),
         headers=headers,
     )
-    _sign_in(client, "bs.an")
+    sign_in(client, "bs.an")
     by_name = client.get("/records", params={"q": "nguyen thi hoa"})
     assert by_name.status_code == 200 and 'href="/records/h1"' in by_name.text
     assert "Phường Sài Gòn" in by_name.text and 'href="/records/h2"' not in by_name.text
@@ -87,12 +74,12 @@ def test_person_search_respects_area(client: TestClient, db: Database) -> None:
         headers=headers,
     )
     add_user(db, "bs.xa", "clinician", AreaScope.communes(["26740"]))
-    _sign_in(client, "bs.xa")
+    sign_in(client, "bs.xa")
     assert 'href="/records/a1"' not in client.get("/records", params={"q": "le lan"}).text
 
 
 def test_vaccinator_without_patient_read_is_told(client: TestClient, db: Database) -> None:
     add_user(db, "ld", "manager")
-    _sign_in(client, "ld")
+    sign_in(client, "ld")
     page = client.get("/records", params={"q": "nguyen"})
     assert page.status_code == 200 and 'role="alert"' in page.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, add_user
+from tests.conftest import add_user, sign_in
 from ytehub.core.db import Database
 from ytehub.core.models import AuditEvent
 from ytehub.registry import service
@@ -22,19 +22,6 @@ AN = {
 }
 
 
-def _sign_in(client: TestClient, username: str) -> None:
-    page = client.get("/login")
-    client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf": page.cookies["ytehub_csrf"],
-            "next": "/",
-        },
-    )
-
-
 def _seed(db: Database) -> int:
     with db.session() as session:
         service.register(session, record("79001", "BN1", **AN))
@@ -47,7 +34,7 @@ def _seed(db: Database) -> int:
 def test_overview_shows_the_share_per_commune(client: TestClient, db: Database) -> None:
     _seed(db)
     add_user(db, "steward", "registrar")
-    _sign_in(client, "steward")
+    sign_in(client, "steward")
     page = client.get("/registry")
     assert page.status_code == 200
     assert 'data-testid="commune-shares"' in page.text
@@ -58,7 +45,7 @@ def test_overview_shows_the_share_per_commune(client: TestClient, db: Database) 
 def test_review_side_by_side_and_link(client: TestClient, db: Database) -> None:
     review_id = _seed(db)
     add_user(db, "steward", "registrar")
-    _sign_in(client, "steward")
+    sign_in(client, "steward")
     queue = client.get("/registry/reviews")
     assert f"/registry/reviews/{review_id}" in queue.text
     detail = client.get(f"/registry/reviews/{review_id}")
@@ -87,7 +74,7 @@ def test_a_forged_decision_is_ignored_and_readers_cannot_decide(
 ) -> None:
     review_id = _seed(db)
     add_user(db, "steward", "registrar")
-    _sign_in(client, "steward")
+    sign_in(client, "steward")
     forged = client.post(
         f"/registry/reviews/{review_id}",
         data={"decision": "link", "csrf": "not-the-cookie"},
@@ -96,7 +83,7 @@ def test_a_forged_decision_is_ignored_and_readers_cannot_decide(
     assert forged.status_code == 303
     add_user(db, "boss", "admin")  # may read the registry, not decide
     client.cookies.clear()
-    _sign_in(client, "boss")
+    sign_in(client, "boss")
     refused = client.post(
         f"/registry/reviews/{review_id}",
         data={"decision": "link", "csrf": client.cookies["ytehub_csrf"]},
