@@ -107,6 +107,10 @@ def _count(findings: Iterable[Finding], severity: Severity) -> int:
     return sum(1 for finding in findings if finding.severity == severity)
 
 
+def _no_error(findings: Iterable[Finding]) -> bool:
+    return not any(finding.severity == ERROR for finding in findings)
+
+
 @dataclass(slots=True)
 class EpisodeReport:
     """The findings of one HOSO (treatment episode)."""
@@ -126,7 +130,7 @@ class EpisodeReport:
     @property
     def ok(self) -> bool:
         """True when the episode has no error (warnings do not block it)."""
-        return not any(finding.severity == ERROR for finding in self.findings)
+        return _no_error(self.findings)
 
     def as_dict(self, lang: str | None = None) -> dict[str, Any]:
         return {
@@ -166,12 +170,12 @@ class FileReport:
     @property
     def ok(self) -> bool:
         """True when nothing in the file is an error."""
-        return not any(finding.severity == ERROR for finding in self._all())
+        return _no_error(self._all())
 
     @property
     def file_ok(self) -> bool:
         """True when the envelope itself has no error (episodes aside)."""
-        return not any(finding.severity == ERROR for finding in self.findings)
+        return _no_error(self.findings)
 
     def as_dict(self, lang: str | None = None) -> dict[str, Any]:
         return {
