@@ -10,7 +10,8 @@ nothing else happens) and answered 401/403 with the precise reason.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +40,10 @@ async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session for this request; routes commit their own work, anything else rolls back."""
-    # The database straight from the app, not through `get_database`: every dependency
-    # FastAPI resolves costs on every request.
-    session = request.app.state.db.sessions()
+@contextmanager
+def request_session(db: Database) -> Iterator[Session]:
+    """A session for one request: routes commit their own work, anything else rolls back."""
+    session = db.sessions()
     try:
         yield session
     except BaseException:
@@ -51,6 +51,14 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """:func:`request_session` as a dependency."""
+    # The database straight from the app, not through `get_database`: every dependency
+    # FastAPI resolves costs on every request.
+    with request_session(request.app.state.db) as session:
+        yield session
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,13 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from ytehub.api.context import request_language
-from ytehub.api.deps import Access, authorize_resource, current_principal, get_session
+from ytehub.api.deps import (
+    Access,
+    authorize_resource,
+    current_principal,
+    get_session,
+    request_session,
+)
 from ytehub.core.security import Principal, Scope, allows
 from ytehub.records.bundles import EntryContext, process_bundle
 from ytehub.records.capability import capability_statement
@@ -694,21 +700,15 @@ def _run(
     path: tuple[str, ...],
     body: dict[str, Any] | None,
 ) -> Response:
-    """Call the handler with a session of its own, as `get_session` gives one (rolled back on
-    any error, closed in every case), in the worker thread that does the work."""
-    session: Session = request.app.state.db.sessions()
-    try:
-        arguments: dict[str, Any] = dict(zip(interaction.path_params, path, strict=True))
-        if interaction.body:
-            arguments["body"] = body
+    """Call the handler with a session of its own, as `get_session` gives one, in the worker
+    thread that does the work."""
+    arguments: dict[str, Any] = dict(zip(interaction.path_params, path, strict=True))
+    if interaction.body:
+        arguments["body"] = body
+    with request_session(request.app.state.db) as session:
         return interaction.handler(
             request=request, principal=principal, session=session, **arguments
         )
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 _READ = _Interaction(read, ("resource_type", "resource_id"))
