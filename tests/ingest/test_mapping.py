@@ -7,7 +7,7 @@ import copy
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -106,27 +106,30 @@ def test_ids_are_deterministic(episodes: list[tuple[str, Episode]]) -> None:
     facility, episode = episodes[0]
     ma_lk = episode["XML1"][0]["MA_LK"]
     encounter = _of(_map(facility, episode), "Encounter")[0]
-    prefix = id_prefix(facility, ma_lk, episode["XML1"][0])
+    prefix = id_prefix(RECORDED)
     expected = resource_id(facility, ma_lk, "XML1", "1", "encounter", prefix)
     assert encounter["id"] == expected and prefix_of(expected) == prefix
-    # UUIDv7: the admission time (Vietnam time) in the first 48 bits, then uuid5's hash bits.
+    # UUIDv7: the time the episode was recorded in the first 48 bits, then uuid5's hash bits.
     made = uuid.UUID(expected)
-    admitted = datetime.strptime(episode["XML1"][0]["NGAY_VAO"], "%Y%m%d%H%M")
-    vietnam = timezone(timedelta(hours=7))
     assert made.version == 7 and made.variant == uuid.RFC_4122
-    assert made.int >> 80 == int(admitted.replace(tzinfo=vietnam).timestamp() * 1000)
+    assert made.int >> 80 == int(RECORDED.timestamp() * 1000)
     hashed = uuid.uuid5(NAMESPACE, f"{facility}\x1f{ma_lk}\x1fXML1\x1f1\x1fencounter")
     assert expected[15:] == str(hashed)[15:]
 
 
-def test_ids_follow_admission_time(episodes: list[tuple[str, Episode]]) -> None:
-    """Episodes admitted later get ids that sort later: new rows append to the indexes."""
-    ordered = sorted(episodes[:200], key=lambda item: item[1]["XML1"][0]["NGAY_VAO"])
-    ids = [_of(_map(facility, episode), "Encounter")[0]["id"] for facility, episode in ordered]
-    assert [prefix_of(i) for i in ids] == sorted(prefix_of(i) for i in ids)
-    facility, episode = ordered[0]
+def test_ids_follow_the_recording_time(episodes: list[tuple[str, Episode]]) -> None:
+    """Episodes recorded later get ids that sort later, whatever their admission time: new
+    rows append to the indexes. A given prefix (a resubmission's first one) leads them all."""
+    facility, episode = episodes[0]
+    times = [RECORDED + timedelta(milliseconds=n) for n in (0, 1, 1000, 86_400_000)]
+    ids = [
+        _of(map_episode(facility, episode, "p1", SOURCE, at), "Encounter")[0]["id"] for at in times
+    ]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
     kept = map_episode(facility, episode, "p1", SOURCE, RECORDED, prefix="0123456789ab")
     assert {prefix_of(r["id"]) for r in kept.resources} == {"0123456789ab"}
+    with pytest.raises(ValueError):
+        id_prefix(datetime(1960, 1, 1, tzinfo=UTC))
 
 
 def test_a_corrected_row_keeps_ids_and_changes_the_hash(

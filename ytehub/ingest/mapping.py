@@ -453,19 +453,16 @@ def resource_id(
     return _id_maker(facility_code, ma_lk, prefix)(table, key, kind)
 
 
-def id_prefix(facility_code: str, ma_lk: str, x1: Row) -> str:
-    """The 12 hex digits that lead an episode's ids: the admission time (``NGAY_VAO``, UTC
-    milliseconds), as UUIDv7 leads with time. A day's episodes then land side by side in
-    the indexes instead of at random places: SQLite took a fifth less CPU per episode.
-    Without a readable admission time, a hash of the episode's key."""
-    admitted = _fhir_time(x1.get("NGAY_VAO", ""))
-    if admitted is not None and len(admitted) > 10:
-        millis = int(datetime.fromisoformat(admitted).timestamp() * 1000)
-        if 0 <= millis < 1 << 48:
-            return f"{millis:012x}"
-    digest = hashlib.sha1(NAMESPACE.bytes)
-    digest.update(f"{facility_code}{_SEP}{ma_lk}".encode())
-    return digest.hexdigest()[:12]
+def id_prefix(recorded: datetime) -> str:
+    """The 12 hex digits that lead an episode's ids: when it was first recorded here (UTC
+    milliseconds), as UUIDv7 leads with its creation time. New resources then sort after
+    every stored one, so their rows append at the right edge of each index instead of
+    landing all over it: SQLite spends about a third less per index row than with the
+    admission time, whose order follows the files, not the clock."""
+    millis = int(recorded.timestamp() * 1000)
+    if not 0 <= millis < 1 << 48:
+        raise ValueError(f"{recorded} does not fit a UUIDv7 time")
+    return f"{millis:012x}"
 
 
 def prefix_of(resource_id: str) -> str:
@@ -1494,9 +1491,8 @@ def map_episode(
     Conditions, drugs, procedures, results, notes, documents, referral, appointment, TB
     treatment, and one Provenance naming the source file. Tables not mapped are skipped.
 
-    ``prefix`` leads every id (default :func:`id_prefix`): a resubmission passes the one its
-    episode was first stored with, so its resources keep their ids even when the admission
-    time was corrected.
+    ``prefix`` leads every id (default :func:`id_prefix` of ``recorded``): a resubmission
+    passes the one its episode was first stored with, so its resources keep their ids.
 
     Raises ValueError when XML1, its MA_LK, the facility code or the patient id is missing:
     the ingest validation refuses such episodes before they get here."""
@@ -1509,7 +1505,7 @@ def map_episode(
     if not ma_lk:
         raise ValueError("XML1 has no MA_LK")
     if prefix is None:
-        prefix = id_prefix(facility_code, ma_lk, rows[0])
+        prefix = id_prefix(recorded)
     built = _Episode(facility_code, ma_lk, episode, patient_id, prefix)
     built.encounter_ref = f"Encounter/{built.encounter_id()}"
     built.map_conditions()
