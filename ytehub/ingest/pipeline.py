@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ytehub.core import audit, deferred
+from ytehub.core import audit, collector, deferred
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError, Text
 from ytehub.ingest.mapping import prefix_of
@@ -559,7 +559,7 @@ def ingest_paths(
     on_episodes: Callable[[int], None] | None = None,
 ) -> list[FileOutcome]:
     outcomes = []
-    with Ingest(db, channel, actor, on_episodes=on_episodes) as run:
+    with collector.bulk_job(), Ingest(db, channel, actor, on_episodes=on_episodes) as run:
         for name, data in inputs(paths):
             if isinstance(data, Text):
                 outcome = rejected_file(name, name.encode(), data)

@@ -215,9 +215,10 @@ def _send(
     SQL text to the driver: SQLAlchemy's per-row parameter handling cost more than the
     database's insert itself (a resource takes a dozen index rows besides its own two)."""
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    done: dict[tuple[type, int], Any] = {}  # see _converted; the objects outlive this call
 
     def insert(table: Table, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        rows = _converted(connection, table, names, rows)
+        rows = _converted(connection, table, names, rows, done)
         if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
             _copy(connection, table, names, rows)
         else:
@@ -240,7 +241,7 @@ def _send(
         many(
             f"UPDATE {_RESOURCES.name} SET {assignments}"
             f" WHERE resource_type = {mark} AND id = {mark}",
-            _converted(connection, _RESOURCES, names, rows),
+            _converted(connection, _RESOURCES, names, rows, done),
         )
     if versions:
         insert(_VERSIONS, tuple(versions[0]), [tuple(row.values()) for row in versions])
@@ -250,26 +251,41 @@ def _send(
 
 
 def _converted(
-    connection: Connection, table: Table, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+    connection: Connection,
+    table: Table,
+    names: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    done: dict[tuple[type, int], Any],
 ) -> list[tuple[Any, ...]]:
     """``rows`` with the columns' own conversions applied (dates on SQLite, JSON), only the
-    columns that convert touched row by row."""
-    for position, convert in _bind_converters(connection.dialect, table, names):
-        rows = [(*row[:position], convert(row[position]), *row[position + 1 :]) for row in rows]
+    columns that convert touched row by row. ``done`` holds this flush's conversions by
+    (column type, object): a written resource's body and time go in both its current and its
+    version row, and are converted once."""
+    for position, kind, convert in _bind_converters(connection.dialect, table, names):
+
+        def once(value: Any, kind: type = kind, convert: Callable[[Any], Any] = convert) -> Any:
+            key = (kind, id(value))
+            found = done.get(key, done)
+            if found is done:
+                found = done[key] = convert(value)
+            return found
+
+        rows = [(*row[:position], once(row[position]), *row[position + 1 :]) for row in rows]
     return rows
 
 
 @lru_cache(maxsize=256)
 def _bind_converters(
     dialect: Dialect, table: Table, names: tuple[str, ...]
-) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
-    """(position, conversion) of the columns that convert; asking the types each time cost a
-    tenth of a create."""
+) -> tuple[tuple[int, type, Callable[[Any], Any]], ...]:
+    """(position, column type, conversion) of the columns that convert; asking the types each
+    time cost a tenth of a create."""
     found = []
     for position, name in enumerate(names):
-        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = table.c[name].type
+        convert = column_type.dialect_impl(dialect).bind_processor(dialect)
         if convert is not None:
-            found.append((position, convert))
+            found.append((position, type(column_type), convert))
     return tuple(found)
 
 
