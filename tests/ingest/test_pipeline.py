@@ -20,7 +20,13 @@ from ytehub.core.db import Database
 from ytehub.core.models import AuditEvent
 from ytehub.formats.qd4750 import read_envelope, render_envelope, render_table
 from ytehub.ingest.models import IngestEpisode, IngestFile, OutboxEvent
-from ytehub.ingest.pipeline import Ingest, ingest_paths
+from ytehub.ingest.pipeline import (
+    PREPARE_HERE_FILES,
+    Ingest,
+    ingest_paths,
+    inputs,
+    prepared_inputs,
+)
 from ytehub.ingest.watch import watch
 from ytehub.records.models import FhirResource
 from ytehub.registry.models import RegistryPerson
@@ -189,6 +195,45 @@ def test_watch_folder_ingests_and_moves_files(db: Database, province: Path, tmp_
     assert (drop / "rejected" / "junk.xml.report.json").exists()
 
 
+def _processes_with(value: str) -> list[int]:
+    """Processes whose environment holds ``value`` (a run's own data directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                environment = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if value.encode() in environment:
+                found.append(int(entry.name))
+    return found
+
+
+def test_files_prepared_by_a_worker_are_the_files_prepared_here(province: Path) -> None:
+    """Past the first files a worker process prepares them: same outcome, same mapping, and
+    an episode whose tables stayed with the worker maps again from the file's bytes."""
+    files = _files(province)[: PREPARE_HERE_FILES + 8]
+    here = list(prepared_inputs(inputs(files), workers=0))
+    there = list(prepared_inputs(inputs(files), workers=1))
+    assert [name for name, _, _ in there] == [name for name, _, _ in here]
+    moved = 0
+    for (_, _, mine), (_, data, theirs) in zip(here, there, strict=True):
+        assert mine is not None and theirs is not None
+        assert (theirs.sha256, theirs.report, theirs.rejection) == (
+            mine.sha256,
+            mine.report,
+            mine.rejection,
+        )
+        for ours, sent in zip(mine.episodes, theirs.episodes, strict=True):
+            assert sent.patient == ours.patient and (sent.mapped is None) == (ours.mapped is None)
+            if sent.tables is None:
+                moved += 1
+                assert theirs.data == data
+                theirs.source, theirs.recorded = mine.source, mine.recorded
+                assert theirs.remapped(sent, "0123456789ab") == mine.remapped(ours, "0123456789ab")
+    assert moved >= 8  # the files past the first ones were prepared elsewhere
+
+
 def test_a_killed_run_loses_nothing_and_a_rerun_finishes(
     db: Database, tmp_path: Path, settings
 ) -> None:  # type: ignore[no-untyped-def]
@@ -208,6 +253,11 @@ def test_a_killed_run_loses_nothing_and_a_rerun_finishes(
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    # Its preparing workers (and their pool's server) notice and end too.
+    deadline = time.monotonic() + 10
+    while _processes_with(env["YTEHUB_DATA_DIR"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_with(env["YTEHUB_DATA_DIR"])
     total = _episodes_in(_files(province))
     committed = _count(db, IngestEpisode)
     assert 50 <= committed < total, "killed mid-run"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 
 from ytehub.core.db import Database
 from ytehub.core.errors import DomainError
 from ytehub.core.models import AuditEvent
 from ytehub.registry import service
+from ytehub.registry.blocking import blocking_keys
 from ytehub.registry.models import RegistryLink, RegistryPerson, RegistryReview
 from ytehub.registry.normalize import record
 
@@ -175,3 +179,34 @@ def test_imported_persons_are_found_by_later_records(db: Database) -> None:
         assert later.action == "linked"
         linked = {s.local_id for s in service.sources_of(session, later.person_id)}
         assert linked == {"BN1", "7", "Z1"}
+
+
+def test_candidates_are_probed_by_key_in_postgresql_generic_plans(
+    db: Database, backend: str
+) -> None:
+    """A prepared statement's generic plan must still look the blocking keys up in their
+    index: with a bound LIMIT, PostgreSQL walked the whole source-id index instead (a cost
+    that grows with the registry, paid for every patient)."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no generic plans")
+    with db.session() as session:
+        for n in range(200):
+            fields = {**AN, "name": f"Trần Thị Mai {n}", "document": f"0790850{n:05d}"}
+            fields.update(bhyt_card=f"DN47979{n:08d}", phone=f"09{n:08d}", birth="199001010000")
+            service.register(session, record("79001", f"BN{n}", **fields), actor="test")
+    keys = blocking_keys(record("79001", "X", **AN))
+    compiled = service._CANDIDATES.compile(dialect=postgresql.dialect())
+    expanded = compiled.construct_expanded_state({"keys": keys})
+    names = re.findall(r"%\((\w+)\)s", expanded.statement)
+    sql = expanded.statement
+    for number, name in enumerate(names, start=1):
+        sql = sql.replace(f"%({name})s", f"${number}", 1)
+    arguments = ", ".join(f"'{expanded.parameters[name]}'" for name in names)
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE registry_keys, registry_sources")
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE candidates AS {sql}")
+        plan = "\n".join(
+            row[0] for row in connection.exec_driver_sql(f"EXPLAIN EXECUTE candidates({arguments})")
+        )
+    assert re.search(r"Index Cond: \(\(?key\)?(::text)? = ANY", plan), plan

@@ -17,12 +17,17 @@ from contextlib import contextmanager
 BULK_THRESHOLDS = (50_000, 20, 100)
 
 
+def enter_bulk_job() -> None:
+    """The bulk settings for the rest of the process (a worker that only does bulk work)."""
+    gc.freeze()
+    gc.set_threshold(*BULK_THRESHOLDS)
+
+
 @contextmanager
 def bulk_job() -> Iterator[None]:
     """Collect rarely inside the block; the previous settings come back after it."""
     before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*BULK_THRESHOLDS)
+    enter_bulk_job()
     try:
         yield
     finally:

@@ -216,6 +216,16 @@ class Database:
             connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             connection.exec_driver_sql("ANALYZE")
 
+    def analyze(self, *tables: str) -> None:
+        """Refresh PostgreSQL's statistics of ``tables`` now, not when autovacuum gets to
+        them: a bulk job filling tables from empty otherwise has its look-ups planned for the
+        empty tables (the registry's candidate query took 3.5 ms a patient during an ingest
+        instead of 0.1 ms). SQLite plans by its indexes and needs no such help."""
+        if self.engine.dialect.name != "postgresql" or not tables:
+            return
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
+
     @property
     def checkpoints(self) -> bool:
         """Whether this database keeps a WAL that ``checkpoint`` should copy back (SQLite)."""

@@ -15,8 +15,15 @@ validating and mapping need no database (``ytehub.ingest.prepare``); this module
 from __future__ import annotations
 
 import hashlib
+import itertools
+import multiprocessing
+import os
+import threading
+import time
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +43,7 @@ from ytehub.ingest.prepare import (
     PreparedFile,
     now,
     prepare,
+    prepare_to_send,
 )
 from ytehub.records.store import RecordStore
 from ytehub.registry import service as registry
@@ -46,6 +54,16 @@ MAX_ZIP_MEMBER_BYTES = 200 * 1024 * 1024
 MAX_ZIP_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # a member expanding more than this is a bomb, not an export
 EPISODES_PER_COMMIT = 500
+# The tables a bulk run looks up for every file or episode. Their statistics are refreshed as
+# the run grows them (batches 1, 2, 4, 8, …): PostgreSQL planned the registry's candidate query
+# for the empty tables of the run's start, 35 times slower than needed.
+LOOKED_UP_TABLES = (
+    "ingest_files",
+    "ingest_episodes",
+    "registry_keys",
+    "registry_sources",
+    "registry_persons",
+)
 
 
 @dataclass(slots=True)
@@ -159,8 +177,11 @@ class Ingest:
         actor: str | None = None,
         facility_scope: str | None = None,
         on_episodes: Callable[[int], None] | None = None,
+        bulk: bool = False,
     ) -> None:
         self.db = db
+        self.bulk = bulk
+        self._batches = 0
         self.channel = channel
         self.actor = actor
         self.facility_scope = facility_scope
@@ -204,6 +225,9 @@ class Ingest:
             finally:
                 self._session.close()
                 self._session = None
+            self._batches += 1
+            if self.bulk and self._batches & (self._batches - 1) == 0:
+                self.db.analyze(*LOOKED_UP_TABLES)  # after batches 1, 2, 4, 8, …
         self._held = 0
         self._patients.clear()
         self._batch.clear()
@@ -550,6 +574,75 @@ def _zip_members(path: Path) -> Iterator[tuple[str, bytes | Text]]:
             yield name, data
 
 
+# A long run prepares files (read, validate, map: no database) in a worker process while this
+# one stores: the first files are prepared here, so a short run starts no process.
+PREPARE_HERE_FILES = 16
+PREPARE_AHEAD_BYTES = 64 * 1024 * 1024  # input held for the worker at most (at least a file)
+
+
+def prepared_inputs(
+    sources: Iterable[tuple[str, bytes | Text]], workers: int | None = None
+) -> Iterator[tuple[str, bytes, PreparedFile] | tuple[str, Text, None]]:
+    """Each input with its prepared file (or its reason when it could not be read), in input
+    order. After the first ``PREPARE_HERE_FILES`` files, preparation moves to ``workers``
+    processes (default: one when this machine has a spare core), a bounded amount ahead of
+    the caller, so storing one file overlaps with preparing the next."""
+    if workers is None:
+        workers = 1 if (os.cpu_count() or 1) > 1 else 0
+    sources = iter(sources)
+    for name, data in itertools.islice(sources, PREPARE_HERE_FILES if workers else None):
+        yield (name, data, None) if isinstance(data, Text) else (name, data, prepare(name, data))
+    if not workers:
+        return
+    context = multiprocessing.get_context("forkserver")  # a clean process, not a copy of this one
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    ) as pool:
+        ahead: deque[tuple[str, bytes | Text, Future[PreparedFile] | None]] = deque()
+        held = 0
+        for name, data in sources:
+            if isinstance(data, Text):
+                ahead.append((name, data, None))
+            else:
+                ahead.append((name, data, pool.submit(prepare_to_send, name, data)))
+                held += len(data)
+            while held > PREPARE_AHEAD_BYTES or len(ahead) > 64 * workers:
+                yield (done := _next_prepared(ahead))
+                held -= len(done[1]) if done[2] is not None else 0
+        while ahead:
+            yield _next_prepared(ahead)
+
+
+def _start_worker(ingesting: int) -> None:
+    """A preparing worker: bulk collector settings, and a watch that ends it once the
+    ingesting process is gone (a SIGKILL gives that no chance to stop its workers, which
+    would wait for work forever and keep the pool's server alive)."""
+    collector.enter_bulk_job()
+    threading.Thread(target=_exit_without, args=(ingesting,), daemon=True).start()
+
+
+def _exit_without(ingesting: int) -> None:
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(ingesting, 0)
+        except ProcessLookupError:
+            os._exit(0)
+
+
+def _next_prepared(
+    ahead: deque[tuple[str, bytes | Text, Future[PreparedFile] | None]],
+) -> tuple[str, bytes, PreparedFile] | tuple[str, Text, None]:
+    name, data, future = ahead.popleft()
+    if future is None:
+        assert isinstance(data, Text)
+        return name, data, None
+    assert isinstance(data, bytes)
+    prepared = future.result()
+    prepared.data = data
+    return name, data, prepared
+
+
 def ingest_paths(
     db: Database,
     paths: Iterable[Path],
@@ -557,14 +650,21 @@ def ingest_paths(
     actor: str | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
     on_episodes: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> list[FileOutcome]:
+    """Ingest every file under ``paths`` (see :func:`inputs`); ``workers`` as in
+    :func:`prepared_inputs`."""
     outcomes = []
-    with collector.bulk_job(), Ingest(db, channel, actor, on_episodes=on_episodes) as run:
-        for name, data in inputs(paths):
-            if isinstance(data, Text):
+    with (
+        collector.bulk_job(),
+        Ingest(db, channel, actor, on_episodes=on_episodes, bulk=True) as run,
+    ):
+        for name, data, prepared in prepared_inputs(inputs(paths), workers):
+            if prepared is None:
+                assert isinstance(data, Text)
                 outcome = rejected_file(name, name.encode(), data)
             else:
-                outcome = run.file(name, data)
+                outcome = run.take(prepared)
             outcomes.append(outcome)
             if on_file is not None:
                 on_file(outcome)

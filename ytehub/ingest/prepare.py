@@ -37,7 +37,9 @@ class PreparedEpisode:
     errors, or a patient with nothing identifying)."""
 
     ma_lk: str
-    tables: dict[str, list[dict[str, str]]]  # as read, to map again (see ``remapped``)
+    # As read, to map again (see ``remapped``); None when the file was prepared in another
+    # process, which does not send them back (the file's bytes are read again if need be).
+    tables: dict[str, list[dict[str, str]]] | None
     patient: SourceRecord | None = None
     mapped: MappedEpisode | None = None
 
@@ -55,14 +57,29 @@ class PreparedFile:
     episodes: list[PreparedEpisode] = field(default_factory=list)
     source: SourceFile | None = None
     recorded: datetime | None = None
+    data: bytes | None = None  # the file, when its episodes' tables were not kept
 
     def remapped(self, episode: PreparedEpisode, prefix: str) -> MappedEpisode:
-        """``episode`` mapped with the id prefix it was first stored with (a resubmission
-        whose admission time was corrected keeps its resources' ids)."""
+        """``episode`` mapped with the id prefix it was first stored with, so a resubmission
+        keeps its resources' ids."""
         assert self.facility_code and self.source and self.recorded
+        tables = episode.tables
+        if tables is None:
+            assert self.data is not None
+            position = self.episodes.index(episode)
+            tables = read_envelope(self.data, max_bytes=MAX_FILE_BYTES).episodes[position]
         return map_episode(
-            self.facility_code, episode.tables, UNRESOLVED, self.source, self.recorded, prefix
+            self.facility_code, tables, UNRESOLVED, self.source, self.recorded, prefix
         )
+
+
+def prepare_to_send(name: str, data: bytes) -> PreparedFile:
+    """:func:`prepare` for another process: without the episodes' tables as read, which would
+    cost the receiver more to unpickle than the rest (``remapped`` reads them again)."""
+    prepared = prepare(name, data)
+    for episode in prepared.episodes:
+        episode.tables = None
+    return prepared
 
 
 def now() -> datetime:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -147,7 +147,10 @@ _CANDIDATES = select(*_SOURCE_COLUMNS).where(
         select(RegistryKey.source_id)
         .where(RegistryKey.key.in_(bindparam("keys", expanding=True)))
         .distinct()
-        .limit(MAX_CANDIDATES)
+        # Written into the SQL, not bound: PostgreSQL's generic plan for a bound LIMIT walked
+        # the whole source-id index (3 ms a patient at 13,000 keys, growing with the registry)
+        # instead of probing the keys (0.1 ms).
+        .limit(literal_column(str(MAX_CANDIDATES)))
     )
 )
 _UPDATE_FIELDS = (
