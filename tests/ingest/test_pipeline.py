@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from ytehub.core.db import Database
 from ytehub.core.models import AuditEvent
 from ytehub.formats.qd4750 import read_envelope, render_envelope, render_table
+from ytehub.ingest.mapping import prefix_of
 from ytehub.ingest.models import IngestEpisode, IngestFile, OutboxEvent
 from ytehub.ingest.pipeline import (
     PREPARE_HERE_FILES,
@@ -29,6 +30,7 @@ from ytehub.ingest.pipeline import (
 )
 from ytehub.ingest.watch import watch
 from ytehub.records.models import FhirResource
+from ytehub.records.store import render
 from ytehub.registry.models import RegistryPerson
 from ytehub.synth.province import SynthConfig, generate_province
 
@@ -144,6 +146,43 @@ def test_a_corrected_episode_replaces_its_resources(db: Database, province: Path
     assert _count(db, OutboxEvent, OutboxEvent.topic == "episode.replaced") >= 1
 
 
+def test_an_episode_prepared_elsewhere_is_replaced_with_its_first_ids(
+    db: Database, province: Path
+) -> None:
+    """Both submissions prepared by a worker (which sends rendered resources, not the
+    episode's tables): the correction maps the file's bytes again with the first ids."""
+    path = next(
+        p
+        for p in _files(province)
+        if len(read_envelope(p.read_bytes()).episodes[0].get("XML4", [])) >= 2
+    )
+
+    def drop_a_result(episode: dict) -> None:  # type: ignore[type-arg]
+        episode["XML4"] = episode["XML4"][:-1]
+
+    sources = [(path.name, path.read_bytes()), ("corrected.xml", _rewrite(path, drop_a_result))]
+    run = Ingest(db, actor="test")
+    outcomes = []
+    for _, _, prepared in prepared_inputs(sources, workers=1, prepare_here=0):
+        assert prepared is not None and prepared.episodes[0].rendered is not None
+        outcomes.append(run.take(prepared))
+        run.commit()
+    assert outcomes[0].stored >= 1 and outcomes[1].replaced >= 1
+    with db.session() as session:
+        episode = session.scalars(select(IngestEpisode)).first()
+        assert episode is not None and episode.submissions == 2
+        kept = set(episode.resources)
+        rows = {
+            (r.resource_type, r.id): r
+            for r in session.scalars(select(FhirResource).where(FhirResource.deleted.is_(False)))
+        }
+    for key in kept:
+        resource_type, _, resource_id = key.partition("/")
+        row = rows[(resource_type, resource_id)]
+        assert row.version_id == 2 and row.person_id in (episode.person_id, None)
+        assert "unresolved" not in str(row.content)
+
+
 HOSTILE = {
     "xxe": b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
     b"<GIAMDINHHS>&x;</GIAMDINHHS>",
@@ -210,7 +249,8 @@ def _processes_with(value: str) -> list[int]:
 
 
 def test_files_prepared_by_a_worker_are_the_files_prepared_here(province: Path) -> None:
-    """Past the first files a worker process prepares them: same outcome, same mapping, and
+    """Past the first files a worker process prepares them and renders their resources: once
+    pointed at the person, they are what the store renders here from the same resources, and
     an episode whose tables stayed with the worker maps again from the file's bytes."""
     files = _files(province)[: PREPARE_HERE_FILES + 8]
     here = list(prepared_inputs(inputs(files), workers=0))
@@ -224,13 +264,22 @@ def test_files_prepared_by_a_worker_are_the_files_prepared_here(province: Path) 
             mine.report,
             mine.rejection,
         )
+        mine.source, mine.recorded = theirs.source, theirs.recorded  # the same clock for both
         for ours, sent in zip(mine.episodes, theirs.episodes, strict=True):
             assert sent.patient == ours.patient and (sent.mapped is None) == (ours.mapped is None)
-            if sent.tables is None:
-                moved += 1
-                assert theirs.data == data
-                theirs.source, theirs.recorded = mine.source, mine.recorded
-                assert theirs.remapped(sent, "0123456789ab") == mine.remapped(ours, "0123456789ab")
+            if sent.rendered is None:
+                continue
+            moved += 1
+            assert sent.tables is None and theirs.data == data and theirs.placeholder
+            prefix = prefix_of(sent.rendered[0].id)
+            assert theirs.remapped(sent, prefix) == mine.remapped(ours, prefix)
+            expected = [
+                render(resource, theirs.recorded)
+                for resource in mine.remapped(ours, prefix).for_patient("person-1").resources
+            ]
+            pointed = [r.for_patient(theirs.placeholder, "person-1") for r in sent.rendered]
+            assert pointed == expected
+            assert theirs.placeholder not in repr(pointed)
     assert moved >= 8  # the files past the first ones were prepared elsewhere
 
 

@@ -417,34 +417,44 @@ class Ingest:
         mapped = episode.mapped
         if previous is not None and previous.content_hash == mapped.content_hash:
             return "unchanged"
-        if previous is not None and previous.resources:
-            first_prefix = prefix_of(previous.resources[0].partition("/")[2])
-            if first_prefix != prefix_of(mapped.resources[0]["id"]):
-                mapped = file.remapped(episode, first_prefix)
-        mapped.for_patient(person_id)
-        keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
         store = RecordStore(session)
-        if previous is None:
-            for resource in mapped.resources:
-                store.create(
-                    resource,
-                    resource_id=resource["id"],
-                    facility_code=facility_code,
-                    fresh_id=True,
-                    trusted=True,
-                )
+        if previous is None and episode.rendered is not None:
+            assert file.placeholder is not None
+            for rendered in episode.rendered:
+                rendered.for_patient(file.placeholder, person_id)
+                store.create_rendered(rendered, facility_code)
+            keys = [f"{r.resource_type}/{r.id}" for r in episode.rendered]
         else:
-            for resource in mapped.resources:
-                store.update(
-                    resource["resourceType"],
-                    resource["id"],
-                    resource,
-                    facility_code=facility_code,
-                    trusted=True,
-                )
-            for gone in set(previous.resources) - set(keys):
-                resource_type, _, resource_id = gone.partition("/")
-                store.delete(resource_type, resource_id)
+            # A resubmission keeps the ids its episode was first stored with; an episode
+            # prepared elsewhere came without its resources' dicts and is mapped again here.
+            first = previous.resources[0] if previous is not None and previous.resources else None
+            made = episode.rendered[0].id if episode.rendered else mapped.resources[0]["id"]
+            prefix = prefix_of(first.partition("/")[2] if first else made)
+            if episode.rendered is not None or prefix != prefix_of(made):
+                mapped = file.remapped(episode, prefix)
+            mapped.for_patient(person_id)
+            keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
+            if previous is None:
+                for resource in mapped.resources:
+                    store.create(
+                        resource,
+                        resource_id=resource["id"],
+                        facility_code=facility_code,
+                        fresh_id=True,
+                        trusted=True,
+                    )
+            else:
+                for resource in mapped.resources:
+                    store.update(
+                        resource["resourceType"],
+                        resource["id"],
+                        resource,
+                        facility_code=facility_code,
+                        trusted=True,
+                    )
+                for gone in set(previous.resources) - set(keys):
+                    resource_type, _, resource_id = gone.partition("/")
+                    store.delete(resource_type, resource_id)
         moment = now()
         row = {
             "content_hash": mapped.content_hash,
@@ -574,23 +584,31 @@ def _zip_members(path: Path) -> Iterator[tuple[str, bytes | Text]]:
             yield name, data
 
 
-# A long run prepares files (read, validate, map: no database) in a worker process while this
-# one stores: the first files are prepared here, so a short run starts no process.
+# A long run prepares files (read, validate, map, render: no database) in a worker process
+# while this one stores: the first files are prepared here, so a short run starts no process.
 PREPARE_HERE_FILES = 16
-PREPARE_AHEAD_BYTES = 64 * 1024 * 1024  # input held for the worker at most (at least a file)
+# Files go to a worker in chunks, many chunks ahead: a task per file, or a few chunks, left the
+# worker idle while this process was busy storing or committing.
+CHUNK_FILES = 16
+CHUNK_BYTES = 4 * 1024 * 1024
+AHEAD_CHUNKS = 32
+AHEAD_BYTES = 64 * 1024 * 1024  # input held for the workers at most (at least one chunk)
+
+Input = tuple[str, bytes | Text]
+PreparedInput = tuple[str, bytes, PreparedFile] | tuple[str, Text, None]
 
 
 def prepared_inputs(
-    sources: Iterable[tuple[str, bytes | Text]], workers: int | None = None
-) -> Iterator[tuple[str, bytes, PreparedFile] | tuple[str, Text, None]]:
+    sources: Iterable[Input], workers: int | None = None, prepare_here: int = PREPARE_HERE_FILES
+) -> Iterator[PreparedInput]:
     """Each input with its prepared file (or its reason when it could not be read), in input
-    order. After the first ``PREPARE_HERE_FILES`` files, preparation moves to ``workers``
-    processes (default: one when this machine has a spare core), a bounded amount ahead of
-    the caller, so storing one file overlaps with preparing the next."""
+    order. After the first ``prepare_here`` files, preparation moves to ``workers`` processes
+    (default: one when this machine has a spare core), a bounded amount ahead of the caller,
+    so storing some files overlaps with preparing the next."""
     if workers is None:
         workers = 1 if (os.cpu_count() or 1) > 1 else 0
     sources = iter(sources)
-    for name, data in itertools.islice(sources, PREPARE_HERE_FILES if workers else None):
+    for name, data in itertools.islice(sources, prepare_here if workers else None):
         yield (name, data, None) if isinstance(data, Text) else (name, data, prepare(name, data))
     if not workers:
         return
@@ -598,19 +616,46 @@ def prepared_inputs(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     ) as pool:
-        ahead: deque[tuple[str, bytes | Text, Future[PreparedFile] | None]] = deque()
+        ahead: deque[tuple[list[Input], Future[list[PreparedFile]], int]] = deque()
         held = 0
-        for name, data in sources:
-            if isinstance(data, Text):
-                ahead.append((name, data, None))
-            else:
-                ahead.append((name, data, pool.submit(prepare_to_send, name, data)))
-                held += len(data)
-            while held > PREPARE_AHEAD_BYTES or len(ahead) > 64 * workers:
-                yield (done := _next_prepared(ahead))
-                held -= len(done[1]) if done[2] is not None else 0
+        for chunk in _chunks(sources):
+            files = [(name, data) for name, data in chunk if isinstance(data, bytes)]
+            size = sum(len(data) for _, data in files)
+            ahead.append((chunk, pool.submit(_prepare_to_send, files), size))
+            held += size
+            while ahead and (held > AHEAD_BYTES or len(ahead) > AHEAD_CHUNKS * workers):
+                held -= ahead[0][2]
+                yield from _received(*ahead.popleft()[:2])
         while ahead:
-            yield _next_prepared(ahead)
+            yield from _received(*ahead.popleft()[:2])
+
+
+def _chunks(sources: Iterator[Input]) -> Iterator[list[Input]]:
+    chunk: list[Input] = []
+    size = 0
+    for name, data in sources:
+        chunk.append((name, data))
+        size += len(data) if isinstance(data, bytes) else 0
+        if len(chunk) >= CHUNK_FILES or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _prepare_to_send(files: list[tuple[str, bytes]]) -> list[PreparedFile]:
+    return [prepare_to_send(name, data) for name, data in files]
+
+
+def _received(chunk: list[Input], future: Future[list[PreparedFile]]) -> Iterator[PreparedInput]:
+    prepared = iter(future.result())
+    for name, data in chunk:
+        if isinstance(data, Text):
+            yield name, data, None
+        else:
+            file = next(prepared)
+            file.data = data
+            yield name, data, file
 
 
 def _start_worker(ingesting: int) -> None:
@@ -628,19 +673,6 @@ def _exit_without(ingesting: int) -> None:
             os.kill(ingesting, 0)
         except ProcessLookupError:
             os._exit(0)
-
-
-def _next_prepared(
-    ahead: deque[tuple[str, bytes | Text, Future[PreparedFile] | None]],
-) -> tuple[str, bytes, PreparedFile] | tuple[str, Text, None]:
-    name, data, future = ahead.popleft()
-    if future is None:
-        assert isinstance(data, Text)
-        return name, data, None
-    assert isinstance(data, bytes)
-    prepared = future.result()
-    prepared.data = data
-    return name, data, prepared
 
 
 def ingest_paths(

@@ -1,14 +1,16 @@
 """The half of an ingest that needs no database: read a file safely, validate it, find each
 episode's patient, hash and map its rows (pointed at the person once the registry answers).
 
-Preparing files ahead in a worker process was measured and dropped: unpickling a prepared
-file in the main process cost about as much as preparing it there.
+A bulk ingest prepares files ahead in a worker process (``prepare_to_send``), which also
+renders each resource as the store will hold it, so the ingesting process only matches and
+stores.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from ytehub.core.errors import DomainError, Text
 from ytehub.formats.qd4750 import read_envelope
 from ytehub.ingest.mapping import MappedEpisode, SourceFile, map_episode
 from ytehub.ingest.validation import validate_envelope
+from ytehub.records.store import Rendered, render
 from ytehub.registry.normalize import SourceRecord, from_xml1
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -42,6 +45,9 @@ class PreparedEpisode:
     tables: dict[str, list[dict[str, str]]] | None
     patient: SourceRecord | None = None
     mapped: MappedEpisode | None = None
+    # ``mapped``'s resources as the store holds them, when the file was prepared in another
+    # process (which sends these instead: ``mapped.resources`` is then empty).
+    rendered: list[Rendered] | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +64,7 @@ class PreparedFile:
     source: SourceFile | None = None
     recorded: datetime | None = None
     data: bytes | None = None  # the file, when its episodes' tables were not kept
+    placeholder: str | None = None  # the Patient id ``rendered`` resources point at
 
     def remapped(self, episode: PreparedEpisode, prefix: str) -> MappedEpisode:
         """``episode`` mapped with the id prefix it was first stored with, so a resubmission
@@ -74,11 +81,22 @@ class PreparedFile:
 
 
 def prepare_to_send(name: str, data: bytes) -> PreparedFile:
-    """:func:`prepare` for another process: without the episodes' tables as read, which would
-    cost the receiver more to unpickle than the rest (``remapped`` reads them again)."""
+    """:func:`prepare` for another process, which sends back what the store will hold rather
+    than the dicts it was made from: each episode's resources rendered (their JSON and index
+    rows, pointing at a placeholder Patient until the registry has named the person), without
+    the tables as read. Unpickling the dicts cost the receiver about as much as preparing the
+    file; a resubmission, which needs them, maps its tables again (``remapped``)."""
     prepared = prepare(name, data)
+    placeholder = f"unresolved-{secrets.token_hex(16)}"  # in no file: safe to replace
     for episode in prepared.episodes:
         episode.tables = None
+        mapped = episode.mapped
+        if mapped is not None:
+            assert prepared.recorded is not None
+            mapped.for_patient(placeholder)
+            episode.rendered = [render(r, prepared.recorded) for r in mapped.resources]
+            episode.mapped = replace(mapped, resources=[])
+            prepared.placeholder = placeholder
     return prepared
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Connection, Dialect, Table, func, select
 from sqlalchemy.orm import Session
 
@@ -27,11 +28,6 @@ from ytehub.records.models import (
     INDEX_TABLES,
     FhirResource,
     FhirVersion,
-    date_index,
-    quantity_index,
-    reference_index,
-    string_index,
-    token_index,
 )
 from ytehub.records.validation import validate
 
@@ -306,6 +302,118 @@ def _copy(
             copy.write_row(row)
 
 
+def _versioned(
+    resource: dict[str, Any], resource_id: str, version: int, moment: datetime
+) -> dict[str, Any]:
+    """The body as stored: its id and meta set (only the top dict is copied)."""
+    body = dict(resource)
+    body["id"] = resource_id
+    meta = dict(body.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = instant(moment)
+    body["meta"] = meta
+    return body
+
+
+def _person_of(body: dict[str, Any]) -> str | None:
+    people = patient_refs(body)
+    return next(iter(people)) if len(people) == 1 else None
+
+
+def _new_row(
+    resource_type: str,
+    resource_id: str,
+    facility_code: str | None,
+    moment: datetime,
+    person_id: str | None,
+    commune: str | None,
+    content: Any,
+) -> dict[str, Any]:
+    """A new resource's current row (the column order every held insert shares)."""
+    return {
+        "resource_type": resource_type,
+        "id": resource_id,
+        "facility_code": facility_code,
+        "version_id": 1,
+        "last_updated": moment,
+        "deleted": False,
+        "person_id": person_id,
+        "commune_code": commune,
+        "content": content,
+    }
+
+
+def index_rows(
+    resource_type: str, resource_id: str, body: dict[str, Any]
+) -> tuple[list[tuple[Any, ...]], ...]:
+    """The index rows of ``body``, a list per table of ``INDEX_TABLES``, as tuples in
+    ``INDEX_COLUMNS`` order, cut to the columns' sizes so both databases accept them."""
+    rows = extract_tuples(body)
+    rt, rid = resource_type, resource_id
+    return (
+        [
+            (rt, rid, param, system and system[:256], code and code[:256])
+            for param, system, code, _text in rows.tokens
+        ],
+        [(rt, rid, param, value[:512], exact[:512]) for param, value, exact in rows.strings],
+        [(rt, rid, param, low, high) for param, low, high in rows.dates],
+        [
+            (rt, rid, param, kind, ident and ident[:64], url[:512])
+            for param, kind, ident, url in rows.references
+        ],
+        [
+            (rt, rid, param, value, system and system[:256], code and code[:64], unit and unit[:64])
+            for param, value, system, code, unit in rows.quantities
+            if abs(value) < QUANTITY_LIMIT
+        ],
+    )
+
+
+@dataclass(slots=True)
+class Rendered:
+    """A new resource as the store holds it, made by :func:`render` without a database: the
+    JSON of its first version and its index rows. A bulk ingest renders in a worker process
+    and the store takes the result as is (:meth:`RecordStore.create_rendered`)."""
+
+    resource_type: str
+    id: str
+    moment: datetime
+    person_id: str | None
+    commune: str | None
+    content: str
+    index: tuple[list[tuple[Any, ...]], ...]  # rows of each of INDEX_TABLES
+
+    def for_patient(self, placeholder: str, patient_id: str) -> Rendered:
+        """This resource, rendered with ``Patient/{placeholder}`` where the Patient was not
+        yet known, pointing at ``Patient/{patient_id}`` instead: in its JSON, its reference
+        index rows and its owner."""
+        old, new = f"Patient/{placeholder}", f"Patient/{patient_id}"
+        self.content = self.content.replace(f'"{old}"', f'"{new}"')
+        self.index[3][:] = [
+            (*row[:4], patient_id, new) if row[4] == placeholder and row[3] == "Patient" else row
+            for row in self.index[3]
+        ]
+        if self.person_id == placeholder:
+            self.person_id = patient_id
+        return self
+
+
+def render(resource: dict[str, Any], moment: datetime) -> Rendered:
+    """``resource`` (with its id) as its first version, trusted as :meth:`RecordStore.create`
+    trusts the platform's own mappers."""
+    resource_type, resource_id = resource["resourceType"], resource["id"]
+    body = _versioned(resource, resource_id, 1, moment)
+    return Rendered(
+        resource_type,
+        resource_id,
+        moment,
+        _person_of(body),
+        commune_of(body) if resource_type == "Patient" else None,
+        orjson.dumps(body).decode(),
+        index_rows(resource_type, resource_id, body),
+    )
+
+
 class RecordStore:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -431,61 +539,44 @@ class RecordStore:
         moment = now()
         version = (current.version_id if current is not None else 0) + 1
         created = current is None or current.deleted
-        body = dict(resource)  # validate() returned the caller's dict: only the top is changed
-        body["id"] = resource_id
-        meta = dict(body.get("meta") or {})
-        meta["versionId"] = str(version)
-        meta["lastUpdated"] = instant(moment)
-        body["meta"] = meta
-        people = patient_refs(body)
-        person_id = next(iter(people)) if len(people) == 1 else None
-        row = {
-            "version_id": version,
-            "last_updated": moment,
-            "deleted": False,
-            "person_id": person_id,
-            "commune_code": commune_of(body) if resource_type == "Patient" else None,
-            "content": body,
-        }
+        body = _versioned(resource, resource_id, version, moment)
+        person_id = _person_of(body)
+        commune = commune_of(body) if resource_type == "Patient" else None
         if current is None:
-            self.pending.inserted.append(
-                {
-                    "resource_type": resource_type,
-                    "id": resource_id,
-                    "facility_code": facility_code,
-                    **row,
-                }
+            row = _new_row(
+                resource_type, resource_id, facility_code, moment, person_id, commune, body
             )
+            self.pending.inserted.append(row)
         else:
-            row["facility_code"] = facility_code or current.facility_code
+            row = {
+                "version_id": version,
+                "last_updated": moment,
+                "deleted": False,
+                "person_id": person_id,
+                "commune_code": commune,
+                "content": body,
+                "facility_code": facility_code or current.facility_code,
+            }
             self.pending.replace(resource_type, resource_id, row)
         self.pending.version(resource_type, resource_id, version, moment, method, body)
-        self._index(resource_type, resource_id, body)
+        self._hold_index(index_rows(resource_type, resource_id, body))
         return Stored(body, version, moment, created=created, person_id=person_id)
 
-    def _index(self, resource_type: str, resource_id: str, body: dict[str, Any]) -> None:
-        """Hold the index rows as tuples in ``INDEX_COLUMNS`` order, cut to the columns' sizes
-        so both databases accept them."""
-        rows = extract_tuples(body)
-        rt, rid = resource_type, resource_id
-        index = self.pending.index
-        index[token_index].extend(
-            (rt, rid, param, system and system[:256], code and code[:256])
-            for param, system, code, _text in rows.tokens
+    def create_rendered(self, rendered: Rendered, facility_code: str | None = None) -> None:
+        """Hold a new resource made by :func:`render` (elsewhere, perhaps in another process)
+        as :meth:`create` with a server-made id would: its rows need no more work here. The
+        caller vouches that the id is new."""
+        content = orjson.Fragment(rendered.content)  # written as is; once for both rows
+        rt, rid, moment = rendered.resource_type, rendered.id, rendered.moment
+        self.pending.inserted.append(
+            _new_row(rt, rid, facility_code, moment, rendered.person_id, rendered.commune, content)
         )
-        index[string_index].extend(
-            (rt, rid, param, value[:512], exact[:512]) for param, value, exact in rows.strings
-        )
-        index[date_index].extend((rt, rid, param, low, high) for param, low, high in rows.dates)
-        index[reference_index].extend(
-            (rt, rid, param, kind, ident and ident[:64], url[:512])
-            for param, kind, ident, url in rows.references
-        )
-        index[quantity_index].extend(
-            (rt, rid, param, value, system and system[:256], code and code[:64], unit and unit[:64])
-            for param, value, system, code, unit in rows.quantities
-            if abs(value) < QUANTITY_LIMIT
-        )
+        self.pending.version(rt, rid, 1, moment, "POST", content)
+        self._hold_index(rendered.index)
+
+    def _hold_index(self, rows: tuple[list[tuple[Any, ...]], ...]) -> None:
+        for table, held in zip(INDEX_TABLES, rows, strict=True):
+            self.pending.index[table].extend(held)
 
     # --- reads ----------------------------------------------------------------------------
 
