@@ -45,7 +45,7 @@ from ytehub.ingest.prepare import (
     prepare,
     prepare_to_send,
 )
-from ytehub.records.store import RecordStore
+from ytehub.records.store import RecordStore, render
 from ytehub.registry import service as registry
 from ytehub.registry.fhir import patient_resource
 from ytehub.registry.model import MatchModel
@@ -418,43 +418,38 @@ class Ingest:
         if previous is not None and previous.content_hash == mapped.content_hash:
             return "unchanged"
         store = RecordStore(session)
-        if previous is None and episode.rendered is not None:
-            assert file.placeholder is not None
-            for rendered in episode.rendered:
-                rendered.for_patient(file.placeholder, person_id)
-                store.create_rendered(rendered, facility_code)
-            keys = [f"{r.resource_type}/{r.id}" for r in episode.rendered]
+        if previous is None:
+            if episode.rendered is None:  # prepared here
+                assert file.recorded is not None
+                mapped.for_patient(person_id)
+                rendered = [render(resource, file.recorded) for resource in mapped.resources]
+            else:  # prepared and rendered by a worker
+                assert file.placeholder is not None
+                rendered = [r.for_patient(file.placeholder, person_id) for r in episode.rendered]
+            for resource in rendered:
+                store.create_rendered(resource, facility_code)
+            keys = [f"{r.resource_type}/{r.id}" for r in rendered]
         else:
             # A resubmission keeps the ids its episode was first stored with; an episode
             # prepared elsewhere came without its resources' dicts and is mapped again here.
-            first = previous.resources[0] if previous is not None and previous.resources else None
+            first = previous.resources[0] if previous.resources else None
             made = episode.rendered[0].id if episode.rendered else mapped.resources[0]["id"]
             prefix = prefix_of(first.partition("/")[2] if first else made)
             if episode.rendered is not None or prefix != prefix_of(made):
                 mapped = file.remapped(episode, prefix)
             mapped.for_patient(person_id)
             keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
-            if previous is None:
-                for resource in mapped.resources:
-                    store.create(
-                        resource,
-                        resource_id=resource["id"],
-                        facility_code=facility_code,
-                        fresh_id=True,
-                        trusted=True,
-                    )
-            else:
-                for resource in mapped.resources:
-                    store.update(
-                        resource["resourceType"],
-                        resource["id"],
-                        resource,
-                        facility_code=facility_code,
-                        trusted=True,
-                    )
-                for gone in set(previous.resources) - set(keys):
-                    resource_type, _, resource_id = gone.partition("/")
-                    store.delete(resource_type, resource_id)
+            for resource in mapped.resources:
+                store.update(
+                    resource["resourceType"],
+                    resource["id"],
+                    resource,
+                    facility_code=facility_code,
+                    trusted=True,
+                )
+            for gone in set(previous.resources) - set(keys):
+                resource_type, _, resource_id = gone.partition("/")
+                store.delete(resource_type, resource_id)
         moment = now()
         row = {
             "content_hash": mapped.content_hash,
