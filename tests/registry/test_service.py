@@ -210,3 +210,17 @@ def test_candidates_are_probed_by_key_in_postgresql_generic_plans(
             row[0] for row in connection.exec_driver_sql(f"EXPLAIN EXECUTE candidates({arguments})")
         )
     assert re.search(r"Index Cond: \(\(?key\)?(::text)? = ANY", plan), plan
+
+
+def test_goldens_of_many_persons_at_once(db: Database) -> None:
+    with db.session() as session:
+        an = service.register(session, record("79001", "BN1", **AN), actor="test")
+        service.register(session, record("79002", "0042", **AN), actor="test")
+        other = {**AN, "name": "Lê Thị Hoa", "document": "079190004321", "bhyt_card": None}
+        hoa = service.register(session, record("79001", "BN2", **other), actor="test")
+        found = service.goldens_of(session, [an.person_id, hoa.person_id])
+        assert found[an.person_id][0]["display_name"] == "Nguyễn Văn An"
+        assert [local for _, local in found[an.person_id][1]] == ["BN1", "0042"]
+        assert found[hoa.person_id][0]["display_name"] == "Lê Thị Hoa"
+        with pytest.raises(DomainError):
+            service.goldens_of(session, [an.person_id, "no-such-person"])

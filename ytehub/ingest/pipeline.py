@@ -497,13 +497,9 @@ class Ingest:
         """Each changed person's golden Patient: created with the person, rewritten when a
         record joins them (another facility's identifiers, perhaps a better name or date)."""
         store = RecordStore(session)
+        goldens = registry.goldens_of(session, list(self._patients))
         for person_id, new in self._patients.items():
-            person = registry.get_person(session, person_id)
-            resource = patient_resource(
-                person_id,
-                person.golden,
-                [(s.system, s.local_id) for s in registry.sources_of(session, person_id)],
-            )
+            resource = patient_resource(person_id, *goldens[person_id])
             if new:
                 store.create(resource, resource_id=person_id, fresh_id=True, trusted=True)
             else:
