@@ -2,12 +2,12 @@
 
 Nothing here creates a Patient: every resource points at ``Patient/{patient_id}`` through one
 shared reference, set once the registry has resolved the person. Ids are UUIDv7-shaped: the
-admission time first, then a hash of (facility, MA_LK, table, row key, kind), so a corrected
-resubmission of an episode rewrites the same resources (new versions) and a repeated file maps
-to identical output. ``content_hash`` lets the pipeline skip an identical resubmission without
-writing anything.
+time the episode was first recorded, then a hash of (facility, MA_LK, table, row key, kind),
+so a corrected resubmission of an episode (mapped with its first time) rewrites the same
+resources (new versions). ``content_hash`` lets the pipeline skip an identical resubmission
+without writing anything.
 
-Speed matters (the ingest target is 1,000 episodes/s end to end on one core, storage
+Speed matters (the ingest target is 1,000 episodes/s end to end on two cores, storage
 included): plain dicts, no models, the common id prefix hashed once per episode, a cache for
 date conversions — about 10 µs per resource. Choices and the element-by-element mapping:
 ``docs/ingest-mapping.md``.
