@@ -603,7 +603,9 @@ def prepared_inputs(
         yield (name, data, None) if isinstance(data, Text) else (name, data, prepare(name, data))
     if not workers:
         return
-    context = multiprocessing.get_context("forkserver")  # a clean process, not a copy of this one
+    # A clean process, not a copy of this one (spawn where there is no fork server: Windows).
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     ) as pool:
