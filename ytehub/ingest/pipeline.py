@@ -430,14 +430,11 @@ class Ingest:
                 store.create_rendered(resource, facility_code)
             keys = [f"{r.resource_type}/{r.id}" for r in rendered]
         else:
-            # A resubmission keeps the ids its episode was first stored with; an episode
-            # prepared elsewhere came without its resources' dicts and is mapped again here.
-            first = previous.resources[0] if previous.resources else None
+            # A resubmission keeps the ids its episode was first stored with: it is mapped
+            # again with their time (its own mapping carries this submission's clock).
             made = episode.rendered[0].id if episode.rendered else mapped.resources[0]["id"]
-            prefix = prefix_of(first.partition("/")[2] if first else made)
-            if episode.rendered is not None or prefix != prefix_of(made):
-                mapped = file.remapped(episode, prefix)
-            mapped.for_patient(person_id)
+            first = previous.resources[0].partition("/")[2] if previous.resources else made
+            mapped = file.remapped(episode, prefix_of(first)).for_patient(person_id)
             keys = [f"{r['resourceType']}/{r['id']}" for r in mapped.resources]
             for resource in mapped.resources:
                 store.update(

@@ -70,13 +70,14 @@ class PreparedFile:
         """``episode`` mapped with the id prefix it was first stored with, so a resubmission
         keeps its resources' ids."""
         assert self.facility_code and self.source and self.recorded
-        tables = episode.tables
-        if tables is None:
+        if episode.tables is None:  # read the file again, once for all its episodes
             assert self.data is not None
-            position = self.episodes.index(episode)
-            tables = read_envelope(self.data, max_bytes=MAX_FILE_BYTES).episodes[position]
+            read = read_envelope(self.data, max_bytes=MAX_FILE_BYTES).episodes
+            for each, tables in zip(self.episodes, read, strict=True):
+                each.tables = tables
+        assert episode.tables is not None
         return map_episode(
-            self.facility_code, tables, UNRESOLVED, self.source, self.recorded, prefix
+            self.facility_code, episode.tables, UNRESOLVED, self.source, self.recorded, prefix
         )
 
 

@@ -28,6 +28,7 @@ from ytehub.records.models import (
     INDEX_TABLES,
     FhirResource,
     FhirVersion,
+    reference_index,
 )
 from ytehub.records.validation import validate
 
@@ -369,6 +370,9 @@ def index_rows(
     )
 
 
+_REFERENCE_ROWS = INDEX_TABLES.index(reference_index)
+
+
 @dataclass(slots=True)
 class Rendered:
     """A new resource as the store holds it, made by :func:`render` without a database: the
@@ -389,9 +393,10 @@ class Rendered:
         index rows and its owner."""
         old, new = f"Patient/{placeholder}", f"Patient/{patient_id}"
         self.content = self.content.replace(f'"{old}"', f'"{new}"')
-        self.index[3][:] = [
-            (*row[:4], patient_id, new) if row[4] == placeholder and row[3] == "Patient" else row
-            for row in self.index[3]
+        references = self.index[_REFERENCE_ROWS]  # (type, id, param, target type, id, url)
+        references[:] = [
+            (*row[:4], patient_id, new) if row[3] == "Patient" and row[4] == placeholder else row
+            for row in references
         ]
         if self.person_id == placeholder:
             self.person_id = patient_id
