@@ -134,13 +134,25 @@ def _converters(dialect: Dialect) -> dict[str, Callable[[Any], Any] | None]:
     }
 
 
+def _lone_postgres_event(
+    connection: Connection, entries: list[tuple[datetime, AuditEntry]]
+) -> _Prepared | None:
+    """The event of ``entries`` when PostgreSQL can chain and append it in one statement
+    (``_APPEND_ONE_PG``): one event, on PostgreSQL, whose body ``seq`` could be cut out of."""
+    if connection.dialect.name != "postgresql" or len(entries) != 1:
+        return None
+    event = _prepare(*entries[0], _converters(connection.dialect))
+    return event if event.before_seq else None
+
+
 def _append(session: Session, entries: list[tuple[datetime, AuditEntry]]) -> int:
     connection = session.connection()
+    lone = _lone_postgres_event(connection, entries)
+    if lone is not None:
+        return int(connection.exec_driver_sql(_APPEND_ONE_PG, _one_params(lone)).scalar_one())
     dialect = connection.dialect
     postgres = dialect.name == "postgresql"
     events = [_prepare(at, entry, _converters(dialect)) for at, entry in entries]
-    if postgres and len(events) == 1 and events[0].before_seq:
-        return _append_one_postgres(connection, events[0])
     # Locks the head on PostgreSQL; on SQLite the transaction already holds the write lock.
     head = _READ_HEAD + (" FOR UPDATE" if postgres else "")
     driver = connection.connection.driver_connection
@@ -212,9 +224,9 @@ RETURNING audit_head.seq
 """
 
 
-def _append_one_postgres(connection: Connection, event: _Prepared) -> int:
-    params = (event.before_seq, event.after_seq, *event.values)
-    return int(connection.exec_driver_sql(_APPEND_ONE_PG, params).scalar_one())
+def _one_params(event: _Prepared) -> tuple[Any, ...]:
+    """The parameters of ``_APPEND_ONE_PG`` for ``event``."""
+    return (event.before_seq, event.after_seq, *event.values)
 
 
 class _PendingEvents:
@@ -237,18 +249,15 @@ class _PendingEvents:
         lock is released as soon as the database has done the work. The session's own commit
         that follows finds nothing left to commit."""
         connection = session.connection()
-        if connection.dialect.name != "postgresql" or len(self.entries) != 1:
-            self.flush(session)
-            return
-        event = _prepare(*self.entries[0], _converters(connection.dialect))
-        if not event.before_seq:
+        event = _lone_postgres_event(connection, self.entries)
+        if event is None:
             self.flush(session)
             return
         self.entries = []
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.pipeline(), driver.cursor() as cursor:
-            cursor.execute(_APPEND_ONE_PG, (event.before_seq, event.after_seq, *event.values))
+            cursor.execute(_APPEND_ONE_PG, _one_params(event))
             driver.commit()
 
 
